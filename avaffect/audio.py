@@ -1,0 +1,145 @@
+"""The spectrogram every audio stream sees; one implementation for training and real time.
+
+For a video frame at time ``t`` the model sees the audio window ``[t - context_s, t)``:
+frames over 33 ms windows with 11 ms overlap (hop 22 ms), log magnitude in dB relative to
+full scale, clipped to ``[min_db, 0]`` and scaled to [-1, 1]. The reference is fixed, not
+the window's own maximum, on purpose: loudness is what carries arousal, and a per-window
+normalisation would erase it. Audio before the start of a recording is silence.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from avaffect.errors import AvaffectError
+
+
+@dataclass(frozen=True)
+class SpectrogramConfig:
+    """Spectrogram parameters; stored in every checkpoint so that real time follows training."""
+
+    sample_rate: int = 44100
+    window_ms: float = 33.0
+    overlap_ms: float = 11.0
+    context_s: float = 1.0
+    min_db: float = -80.0
+    # Keep only bins up to this frequency (None: the whole band, as in the paper). Speech
+    # recorded at 16 kHz has nothing above 8 kHz, so a model trained on it can drop those bins.
+    max_freq_hz: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.sample_rate < 8000:
+            raise AvaffectError(f"sample rate {self.sample_rate} Hz is too low; use at least 8000")
+        if not 0 <= self.overlap_ms < self.window_ms:
+            raise AvaffectError("spectrogram overlap must be at least 0 and less than the window length")
+        if self.context_s * 1000 < self.window_ms:
+            raise AvaffectError("spectrogram context must hold at least one window")
+        if self.min_db >= 0:
+            raise AvaffectError(f"min_db must be negative (dB below full scale), got {self.min_db}")
+
+    @property
+    def win_length(self) -> int:
+        return int(round(self.sample_rate * self.window_ms / 1000))
+
+    @property
+    def hop_length(self) -> int:
+        return int(round(self.sample_rate * (self.window_ms - self.overlap_ms) / 1000))
+
+    @property
+    def context_samples(self) -> int:
+        return int(round(self.sample_rate * self.context_s))
+
+    @property
+    def num_bins(self) -> int:
+        full = self.win_length // 2 + 1
+        if self.max_freq_hz is None:
+            return full
+        return min(full, int(self.max_freq_hz * self.win_length / self.sample_rate) + 1)
+
+    @property
+    def num_frames(self) -> int:
+        return 1 + (self.context_samples - self.win_length) // self.hop_length
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        """The model's spectrogram input per frame: [1, bins, time frames]."""
+        return (1, self.num_bins, self.num_frames)
+
+    def bin_frequency(self, index: int) -> float:
+        return index * self.sample_rate / self.win_length
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> SpectrogramConfig:
+        return cls(**data)
+
+
+def _window(cfg: SpectrogramConfig) -> np.ndarray:
+    return np.hanning(cfg.win_length + 2)[1:-1].astype(np.float32)  # periodic-ish, no zero ends
+
+
+def spectrogram(audio: np.ndarray, cfg: SpectrogramConfig = SpectrogramConfig()) -> np.ndarray:
+    """Log-magnitude spectrogram of one whole context window: [samples] -> [1, bins, frames].
+
+    ``audio`` is mono float in [-1, 1] at ``cfg.sample_rate``; shorter input is padded with
+    leading silence, longer input keeps its last ``context_samples``.
+    """
+    audio = np.asarray(audio, np.float32).reshape(-1)
+    return spectrogram_windows(audio, np.array([len(audio)]), cfg)[0]
+
+
+def spectrogram_windows(
+    audio: np.ndarray, end_samples: np.ndarray, cfg: SpectrogramConfig = SpectrogramConfig()
+) -> np.ndarray:
+    """Spectrograms of the windows ending at each of ``end_samples``: -> float32 [N, 1, bins, frames].
+
+    Vectorised over windows: one strided view and one batched FFT, so a whole video's
+    frames cost one call.
+    """
+    audio = np.asarray(audio, np.float32).reshape(-1)
+    ends = np.asarray(end_samples, np.int64).reshape(-1)
+    ctx, win, hop = cfg.context_samples, cfg.win_length, cfg.hop_length
+    padded = np.concatenate([np.zeros(ctx, np.float32), audio])
+    ends = np.clip(ends, 0, len(audio)) + ctx  # index into padded
+    frame_starts = ends[:, None] - ctx + hop * np.arange(cfg.num_frames)[None, :]
+    index = frame_starts[..., None] + np.arange(win)[None, None, :]
+    frames = padded[index] * _window(cfg)
+    magnitude = np.abs(np.fft.rfft(frames, axis=-1))[..., : cfg.num_bins]
+    # A full-scale sine gives 0 dB: divide by the window's sum over two (its coherent gain).
+    magnitude /= _window(cfg).sum() / 2.0
+    db = 20.0 * np.log10(np.maximum(magnitude, 1e-12))
+    scaled = 2.0 * (np.clip(db, cfg.min_db, 0.0) - cfg.min_db) / (-cfg.min_db) - 1.0
+    return scaled.transpose(0, 2, 1)[:, None].astype(np.float32)
+
+
+def frame_end_samples(timestamps_s: np.ndarray, cfg: SpectrogramConfig) -> np.ndarray:
+    """Sample index at which the window for a frame shown at ``timestamps_s`` ends."""
+    return np.round(np.asarray(timestamps_s, np.float64) * cfg.sample_rate).astype(np.int64)
+
+
+def resample(audio: np.ndarray, rate_in: int, rate_out: int, chunk: int = 1 << 16) -> np.ndarray:
+    """Resample mono audio with a Hann-windowed sinc (32 taps), anti-aliased at the lower Nyquist.
+
+    Dependency-free and good enough for spectrogram features; works in chunks so that a
+    long recording never builds a huge intermediate.
+    """
+    audio = np.asarray(audio, np.float32).reshape(-1)
+    if rate_in == rate_out or len(audio) == 0:
+        return audio.copy()
+    n_out = int(round(len(audio) * rate_out / rate_in))
+    cutoff = min(1.0, rate_out / rate_in)
+    half = 16
+    taps = np.arange(-half + 1, half + 1)
+    out = np.empty(n_out, np.float32)
+    for start in range(0, n_out, chunk):
+        t = np.arange(start, min(start + chunk, n_out)) * (rate_in / rate_out)
+        idx = np.floor(t).astype(np.int64)[:, None] + taps[None, :]
+        x = t[:, None] - idx
+        kernel = cutoff * np.sinc(cutoff * x) * (0.5 + 0.5 * np.cos(np.pi * x / half))
+        samples = np.where((idx >= 0) & (idx < len(audio)), audio[np.clip(idx, 0, len(audio) - 1)], 0.0)
+        out[start : start + len(t)] = (samples * kernel).sum(1)
+    return out

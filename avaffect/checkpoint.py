@@ -1,0 +1,177 @@
+"""The checkpoint format: one safetensors file whose header carries its own JSON config.
+
+Weights are safetensors (never pickle: checkpoints are things users download). The config
+sits in the safetensors metadata under the key ``avaffect`` and names the model and its
+arguments, the input spec (face crop and spectrogram), the label order, the training data
+and metrics. Loading needs nothing else. Writes are atomic: a crash never leaves half a file
+where a good checkpoint was.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load as load_bytes
+from safetensors.torch import save as save_bytes
+
+from avaffect.audio import SpectrogramConfig
+from avaffect.errors import AvaffectError
+from avaffect.face import FaceSpec
+from avaffect.labels import labels_dict
+
+FORMAT = "avaffect-checkpoint"
+FORMAT_VERSION = 1
+METADATA_KEY = "avaffect"
+
+
+@dataclass
+class CheckpointConfig:
+    """Everything needed to rebuild and feed a model, stored beside its weights."""
+
+    model: str
+    model_kwargs: dict = field(default_factory=dict)
+    face: FaceSpec = field(default_factory=FaceSpec)
+    audio: SpectrogramConfig | None = None  # None for visual-only models
+    labels: dict = field(default_factory=labels_dict)
+    training: dict = field(default_factory=dict)  # data, recipe, step, optimiser state path...
+    metrics: dict = field(default_factory=dict)
+    extra: dict = field(default_factory=dict)  # e.g. ArcFace class centres' provenance
+
+    def to_dict(self) -> dict:
+        return {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "model": self.model,
+            "model_kwargs": self.model_kwargs,
+            "face": self.face.to_dict(),
+            "audio": None if self.audio is None else self.audio.to_dict(),
+            "labels": self.labels,
+            "training": self.training,
+            "metrics": self.metrics,
+            "extra": self.extra,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict, source: str = "checkpoint") -> CheckpointConfig:
+        if data.get("format") != FORMAT:
+            raise AvaffectError(f"{source}: not an avaffect checkpoint (no '{FORMAT}' config in its header)")
+        if data.get("format_version", 0) > FORMAT_VERSION:
+            raise AvaffectError(
+                f"{source}: checkpoint format {data['format_version']} is newer than this avaffect "
+                f"understands ({FORMAT_VERSION}); upgrade avaffect"
+            )
+        try:
+            return cls(
+                model=data["model"],
+                model_kwargs=dict(data.get("model_kwargs", {})),
+                face=FaceSpec.from_dict(data.get("face", {})),
+                audio=None if data.get("audio") is None else SpectrogramConfig.from_dict(data["audio"]),
+                labels=data.get("labels", labels_dict()),
+                training=dict(data.get("training", {})),
+                metrics=dict(data.get("metrics", {})),
+                extra=dict(data.get("extra", {})),
+            )
+        except (KeyError, TypeError) as err:
+            raise AvaffectError(f"{source}: checkpoint config is malformed ({err})") from None
+
+
+@dataclass
+class Checkpoint:
+    config: CheckpointConfig
+    state_dict: dict[str, torch.Tensor]
+    path: Path | None = None
+
+
+def save_checkpoint(path: str | os.PathLike, state_dict: dict[str, torch.Tensor], config: CheckpointConfig) -> Path:
+    """Write weights and config atomically (temp file in the same folder, then rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tensors = {k: v.detach().contiguous().cpu() for k, v in state_dict.items()}
+    data = save_bytes(_dedupe_shared(tensors), metadata={METADATA_KEY: json.dumps(config.to_dict())})
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def _dedupe_shared(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """safetensors refuses tensors that share memory (tied weights): store each as its own copy."""
+    seen: set[int] = set()
+    out = {}
+    for name, tensor in tensors.items():
+        ptr = tensor.untyped_storage().data_ptr() if tensor.numel() else -1
+        out[name] = tensor.clone() if ptr in seen else tensor
+        seen.add(ptr)
+    return out
+
+
+def read_config(path: str | os.PathLike) -> CheckpointConfig:
+    """Read only the header's config (cheap: no weights are loaded)."""
+    return load_checkpoint(path, weights=False).config
+
+
+def load_checkpoint(path: str | os.PathLike, weights: bool = True) -> Checkpoint:
+    """Load a checkpoint; every way it can be wrong is a one-line :class:`AvaffectError`."""
+    path = Path(path)
+    if not path.is_file():
+        raise AvaffectError(f"{path}: checkpoint not found; pass the path of a .safetensors file or a shipped model name")
+    header = _read_header(path)
+    raw = header.get("__metadata__", {}).get(METADATA_KEY)
+    if raw is None:
+        raise AvaffectError(f"{path}: safetensors file without an avaffect config; was it saved by avaffect?")
+    try:
+        config = CheckpointConfig.from_dict(json.loads(raw), source=str(path))
+    except json.JSONDecodeError:
+        raise AvaffectError(f"{path}: the checkpoint's config is not valid JSON (file corrupt?)") from None
+    if config.labels != labels_dict():
+        raise AvaffectError(f"{path}: label order {config.labels} differs from this avaffect's; it cannot be used as is")
+    state: dict[str, torch.Tensor] = {}
+    if weights:
+        try:
+            state = load_bytes(path.read_bytes())
+        except (SafetensorError, ValueError, OSError) as err:
+            raise AvaffectError(f"{path}: weights unreadable ({err}); the file is truncated or corrupt") from None
+    return Checkpoint(config=config, state_dict=state, path=path)
+
+
+def _read_header(path: Path) -> dict:
+    """Parse the safetensors header ourselves, so a damaged file gives a clear message."""
+    size = path.stat().st_size
+    with path.open("rb") as handle:
+        prefix = handle.read(8)
+        if len(prefix) < 8:
+            raise AvaffectError(f"{path}: file is {size} bytes, too short to be a checkpoint (truncated?)")
+        length = int.from_bytes(prefix, "little")
+        if length <= 0 or 8 + length > size:
+            raise AvaffectError(f"{path}: not a safetensors checkpoint, or truncated (header length {length}, file {size} bytes)")
+        try:
+            header = json.loads(handle.read(length))
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            raise AvaffectError(f"{path}: safetensors header is not valid JSON (file corrupt?)") from None
+    data_end = max((v["data_offsets"][1] for k, v in header.items() if k != "__metadata__"), default=0)
+    if 8 + length + data_end > size:
+        raise AvaffectError(f"{path}: file is truncated ({size} bytes, header says {8 + length + data_end})")
+    return header
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """The checkpoint's hash, recorded in engine manifests to know when to rebuild."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

@@ -1,0 +1,54 @@
+"""The ``avaffect`` command: a thin dispatcher over the subcommands each stage provides.
+
+Each entry names a function ``add_parser(subparsers)`` that registers one subcommand and
+sets ``func``. Those modules keep heavy imports (torch, onnx...) inside the command itself,
+so ``avaffect --help`` stays fast. A subcommand is listed here only once it really works.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from avaffect import __version__
+from avaffect.errors import AvaffectError
+
+COMMANDS: dict[str, str] = {
+    "models": "avaffect.train.models.cli:add_parser",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="avaffect",
+        description="Real-time audio-visual facial affect analysis: valence/arousal, 8 action "
+        "units and 7 expressions (Kollias & Zafeiriou, BMVC 2019).",
+        epilog="Run `avaffect COMMAND --help` for the options of one command.",
+    )
+    parser.add_argument("--version", action="version", version=f"avaffect {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for target in COMMANDS.values():
+        module, func = target.split(":")
+        getattr(importlib.import_module(module), func)(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 0
+    try:
+        return int(args.func(args) or 0)
+    except AvaffectError as err:
+        print(f"avaffect: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("avaffect: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
