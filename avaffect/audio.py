@@ -1,10 +1,12 @@
 """The spectrogram every audio stream sees; one implementation for training and real time.
 
 For a video frame at time ``t`` the model sees the audio window ``[t - context_s, t)``:
-frames over 33 ms windows with 11 ms overlap (hop 22 ms), log magnitude in dB relative to
-full scale, clipped to ``[min_db, 0]`` and scaled to [-1, 1]. The reference is fixed, not
-the window's own maximum, on purpose: loudness is what carries arousal, and a per-window
-normalisation would erase it. Audio before the start of a recording is silence.
+frames over 33 ms windows with 11 ms overlap (hop 22 ms), the last one ending at ``t`` (the
+window's first ~21 ms, less than a hop, come before the first frame), log magnitude in dB
+relative to full scale, clipped to ``[min_db, 0]`` and scaled to [-1, 1]. The reference is
+fixed, not the window's own maximum, on purpose: loudness is what carries arousal, and a
+per-window normalisation would erase it. Audio before the start or after the end of a
+recording is silence.
 """
 
 from __future__ import annotations
@@ -92,28 +94,48 @@ def spectrogram(audio: np.ndarray, cfg: SpectrogramConfig = SpectrogramConfig())
     return spectrogram_windows(audio, np.array([len(audio)]), cfg)[0]
 
 
+# Windows per batched FFT: bounds the memory of a whole video's spectrograms (a 1 s window
+# at 44.1 kHz is 44 frames x 1455 samples: 64 windows hold ~16 MB of frames at a time).
+_WINDOWS_PER_CHUNK = 64
+
+
 def spectrogram_windows(
     audio: np.ndarray, end_samples: np.ndarray, cfg: SpectrogramConfig = SpectrogramConfig()
 ) -> np.ndarray:
     """Spectrograms of the windows ending at each of ``end_samples``: -> float32 [N, 1, bins, frames].
 
-    Vectorised over windows: one strided view and one batched FFT, so a whole video's
-    frames cost one call.
+    The last frame of each window ends exactly at its end sample (the newest audio is what
+    real time needs most). Audio before the start and after the end of the recording is
+    silence. Vectorised: frames are gathered from one strided view and transformed by a
+    batched FFT, in chunks of windows so that a whole video costs bounded memory.
     """
     audio = np.asarray(audio, np.float32).reshape(-1)
     ends = np.asarray(end_samples, np.int64).reshape(-1)
-    ctx, win, hop = cfg.context_samples, cfg.win_length, cfg.hop_length
-    padded = np.concatenate([np.zeros(ctx, np.float32), audio])
-    ends = np.clip(ends, 0, len(audio)) + ctx  # index into padded
-    frame_starts = ends[:, None] - ctx + hop * np.arange(cfg.num_frames)[None, :]
-    index = frame_starts[..., None] + np.arange(win)[None, None, :]
-    frames = padded[index] * _window(cfg)
-    magnitude = np.abs(np.fft.rfft(frames, axis=-1))[..., : cfg.num_bins]
+    win, hop, num_frames = cfg.win_length, cfg.hop_length, cfg.num_frames
+    span = win + hop * (num_frames - 1)  # samples the frames cover, <= context_samples
+    ends = np.clip(ends, 0, len(audio) + span)
+    tail = max(0, int(ends.max(initial=0)) - len(audio))
+    padded = np.concatenate([np.zeros(span, np.float32), audio, np.zeros(tail, np.float32)])
+    # In padded coordinates the window ending at sample e starts at e: its frames start at
+    # e + hop * k.
+    all_frames = np.lib.stride_tricks.sliding_window_view(padded, win)
+    frame_offsets = hop * np.arange(num_frames)
+    out = np.empty((len(ends), 1, cfg.num_bins, num_frames), np.float32)
+    for first in range(0, len(ends), _WINDOWS_PER_CHUNK):
+        chunk = ends[first : first + _WINDOWS_PER_CHUNK]
+        frames = all_frames[chunk[:, None] + frame_offsets[None, :]]  # [n, frames, win]
+        out[first : first + len(chunk), 0] = _scaled_log_magnitude(frames, cfg).transpose(0, 2, 1)
+    return out
+
+
+def _scaled_log_magnitude(frames: np.ndarray, cfg: SpectrogramConfig) -> np.ndarray:
+    """Windowed frames [..., win] -> log magnitude scaled to [-1, 1], [..., bins]."""
+    window = _window(cfg)
+    magnitude = np.abs(np.fft.rfft(frames * window, axis=-1))[..., : cfg.num_bins]
     # A full-scale sine gives 0 dB: divide by the window's sum over two (its coherent gain).
-    magnitude /= _window(cfg).sum() / 2.0
+    magnitude /= window.sum() / 2.0
     db = 20.0 * np.log10(np.maximum(magnitude, 1e-12))
-    scaled = 2.0 * (np.clip(db, cfg.min_db, 0.0) - cfg.min_db) / (-cfg.min_db) - 1.0
-    return scaled.transpose(0, 2, 1)[:, None].astype(np.float32)
+    return 2.0 * (np.clip(db, cfg.min_db, 0.0) - cfg.min_db) / (-cfg.min_db) - 1.0
 
 
 def frame_end_samples(timestamps_s: np.ndarray, cfg: SpectrogramConfig) -> np.ndarray:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
+import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -60,8 +60,10 @@ class CheckpointConfig:
 
     @classmethod
     def from_dict(cls, data: dict, source: str = "checkpoint") -> CheckpointConfig:
-        if data.get("format") != FORMAT:
+        if not isinstance(data, dict) or data.get("format") != FORMAT:
             raise AvaffectError(f"{source}: not an avaffect checkpoint (no '{FORMAT}' config in its header)")
+        if not isinstance(data.get("format_version", 0), int):
+            raise AvaffectError(f"{source}: checkpoint format version {data['format_version']!r} is not a number")
         if data.get("format_version", 0) > FORMAT_VERSION:
             raise AvaffectError(
                 f"{source}: checkpoint format {data['format_version']} is newer than this avaffect "
@@ -78,8 +80,10 @@ class CheckpointConfig:
                 metrics=dict(data.get("metrics", {})),
                 extra=dict(data.get("extra", {})),
             )
-        except (KeyError, TypeError) as err:
+        except (KeyError, TypeError, AttributeError) as err:
             raise AvaffectError(f"{source}: checkpoint config is malformed ({err})") from None
+        except AvaffectError as err:  # a bad face or spectrogram spec: say which file
+            raise AvaffectError(f"{source}: {err}") from None
 
 
 @dataclass
@@ -95,9 +99,11 @@ def save_checkpoint(path: str | os.PathLike, state_dict: dict[str, torch.Tensor]
     path.parent.mkdir(parents=True, exist_ok=True)
     tensors = {k: v.detach().contiguous().cpu() for k, v in state_dict.items()}
     data = save_bytes(_dedupe_shared(tensors), metadata={METADATA_KEY: json.dumps(config.to_dict())})
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    # A unique name opened exclusively, not mkstemp: mkstemp makes the file 0600, and a
+    # checkpoint is meant to be shared; open() honours the user's umask.
+    tmp = path.parent / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
     try:
-        with os.fdopen(fd, "wb") as handle:
+        with open(tmp, "xb") as handle:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
@@ -130,12 +136,12 @@ def load_checkpoint(path: str | os.PathLike, weights: bool = True) -> Checkpoint
     if not path.is_file():
         raise AvaffectError(f"{path}: checkpoint not found; pass the path of a .safetensors file or a shipped model name")
     header = _read_header(path)
-    raw = header.get("__metadata__", {}).get(METADATA_KEY)
+    raw = (header.get("__metadata__") or {}).get(METADATA_KEY)
     if raw is None:
         raise AvaffectError(f"{path}: safetensors file without an avaffect config; was it saved by avaffect?")
     try:
         config = CheckpointConfig.from_dict(json.loads(raw), source=str(path))
-    except json.JSONDecodeError:
+    except (json.JSONDecodeError, TypeError):
         raise AvaffectError(f"{path}: the checkpoint's config is not valid JSON (file corrupt?)") from None
     if config.labels != labels_dict():
         raise AvaffectError(f"{path}: label order {config.labels} differs from this avaffect's; it cannot be used as is")
@@ -162,7 +168,13 @@ def _read_header(path: Path) -> dict:
             header = json.loads(handle.read(length))
         except (json.JSONDecodeError, UnicodeDecodeError):
             raise AvaffectError(f"{path}: safetensors header is not valid JSON (file corrupt?)") from None
-    data_end = max((v["data_offsets"][1] for k, v in header.items() if k != "__metadata__"), default=0)
+    malformed = AvaffectError(f"{path}: safetensors header is malformed (file corrupt?)")
+    if not isinstance(header, dict) or not isinstance(header.get("__metadata__") or {}, dict):
+        raise malformed
+    try:
+        data_end = max((int(v["data_offsets"][1]) for k, v in header.items() if k != "__metadata__"), default=0)
+    except (KeyError, TypeError, IndexError, ValueError):
+        raise malformed from None
     if 8 + length + data_end > size:
         raise AvaffectError(f"{path}: file is truncated ({size} bytes, header says {8 + length + data_end})")
     return header

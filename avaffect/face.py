@@ -76,7 +76,12 @@ def estimate_similarity(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     single = src.ndim == 2
     if single:
         src = src[None]
-    dst = np.broadcast_to(np.asarray(dst, np.float64), src.shape)
+    dst = np.asarray(dst, np.float64)
+    if src.ndim != 3 or src.shape[2] != 2 or dst.shape not in (src.shape, src.shape[1:]):
+        raise AvaffectError(
+            f"similarity needs points [N, K, 2] (or [K, 2]) and matching targets, got {src.shape} -> {dst.shape}"
+        )
+    dst = np.broadcast_to(dst, src.shape)
     src_mean, dst_mean = src.mean(1, keepdims=True), dst.mean(1, keepdims=True)
     src_c, dst_c = src - src_mean, dst - dst_mean
     # With complex numbers a 2-D similarity is z -> a z + b; the least-squares a is
@@ -93,9 +98,15 @@ def estimate_similarity(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
 
 def align_faces(image_bgr: np.ndarray, landmarks: np.ndarray, spec: FaceSpec = FaceSpec()) -> np.ndarray:
     """Cut every face out of one BGR uint8 image: ``landmarks`` [N, 5, 2] -> [N, 3, S, S] in [-1, 1]."""
-    landmarks = np.asarray(landmarks, dtype=np.float64).reshape(-1, 5, 2)
-    if image_bgr.ndim != 3 or image_bgr.shape[2] != 3:
-        raise AvaffectError(f"expected a BGR image of shape [H, W, 3], got {image_bgr.shape}")
+    image_bgr = np.asarray(image_bgr)
+    if image_bgr.ndim != 3 or image_bgr.shape[2] != 3 or image_bgr.dtype != np.uint8:
+        raise AvaffectError(
+            f"expected a BGR uint8 image of shape [H, W, 3], got {image_bgr.dtype} {image_bgr.shape}"
+        )
+    landmarks = np.asarray(landmarks, dtype=np.float64)
+    if landmarks.shape[-2:] != (5, 2) or landmarks.ndim not in (2, 3):
+        raise AvaffectError(f"expected 5 landmarks per face, [N, 5, 2] or [5, 2], got {landmarks.shape}")
+    landmarks = landmarks.reshape(-1, 5, 2)
     matrices = estimate_similarity(landmarks, template(spec.size))
     crops = np.empty((len(landmarks), spec.size, spec.size, 3), np.uint8)
     for i, matrix in enumerate(matrices):
@@ -116,7 +127,9 @@ def crops_to_input(crops_bgr: np.ndarray, spec: FaceSpec = FaceSpec()) -> np.nda
     if crops.ndim != 4 or crops.shape[3] != 3:
         raise AvaffectError(f"expected face crops of shape [N, H, W, 3], got {crops.shape}")
     if crops.shape[1:3] != (spec.size, spec.size):
-        crops = np.stack([cv2.resize(c, (spec.size, spec.size), interpolation=cv2.INTER_AREA) for c in crops])
+        size = (spec.size, spec.size)
+        resized = [cv2.resize(c, size, interpolation=cv2.INTER_AREA) for c in crops]
+        crops = np.stack(resized) if resized else np.empty((0, *size, 3), crops.dtype)
     if spec.color == "gray":
         grey = crops[..., 0] * 0.114 + crops[..., 1] * 0.587 + crops[..., 2] * 0.299
         chw = np.repeat(grey[:, None], 3, axis=1)

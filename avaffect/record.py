@@ -38,7 +38,7 @@ class FaceResult:
         return float(np.max(self.expr_probs))
 
     def active_aus(self, threshold: float = 0.5) -> list[str]:
-        return [name for name, p in zip(AUS, self.au_probs) if p >= threshold]
+        return [name for name, p in zip(AUS, self.au_probs, strict=True) if p >= threshold]
 
     def to_row(self) -> dict[str, float | int | str]:
         """A flat row for CSV/JSONL sinks: stable column names, label order of the contract."""
@@ -48,8 +48,8 @@ class FaceResult:
             "valence": round(float(self.valence), 5),
             "arousal": round(float(self.arousal), 5),
         }
-        row.update({name: round(float(p), 5) for name, p in zip(AUS, self.au_probs)})
-        row.update({name: round(float(p), 5) for name, p in zip(EXPRESSIONS, self.expr_probs)})
+        row.update({name: round(float(p), 5) for name, p in zip(AUS, self.au_probs, strict=True)})
+        row.update({name: round(float(p), 5) for name, p in zip(EXPRESSIONS, self.expr_probs, strict=True)})
         row["expression"] = self.expression
         return row
 
