@@ -38,6 +38,10 @@ class AffectModel(nn.Module):
     #: hidden state layout for recurrent models: (layers, units)
     hidden_layers: int = 0
     hidden_units: int = 0
+    #: per-frame input shapes: face [C, S, S] (None for audio-only models) and spectrogram
+    #: [1, bins, frames] (None for visual models); exporters and engines build inputs from these
+    face_shape: tuple[int, int, int] | None = (3, 96, 96)
+    spectrogram_shape: tuple[int, int, int] | None = None
 
     def hidden_shape(self, batch: int) -> tuple[int, int, int]:
         return (self.hidden_layers, batch, self.hidden_units)

@@ -1,0 +1,124 @@
+"""VGGFace-style VGG16 up to its first fc, and the ST-VGG / MT-VGG networks on it.
+
+13 conv 3x3 + ReLU in 5 stages (64, 128, 256, 512, 512 channels), a 2x2 max-pool after each;
+at a 96x96 face conv5 ends at 3x3x512, flattened into the first fc (4096). The heads read that
+first fc: the paper's MT-VGG-RNN puts its GRU there, so MT-VGG's trunk is exactly the CNN part
+of MT-VGG-RNN and initialises it. Later fcs of VGG-FACE would only be dropped again.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .heads import FrameModel
+from .options import check_task, check_width, face_input_shape, halved, scaled
+from .registry import register_model
+
+#: (channels, convs) per stage
+VGG16_STAGES = ((64, 2), (128, 2), (256, 3), (512, 3), (512, 3))
+FC1_FEATURES = 4096
+
+
+def adaptive_pool_matrix(size_in: int, size_out: int) -> torch.Tensor:
+    """[size_out, size_in] averaging weights with exactly AdaptiveAvgPool's bins."""
+    rows = torch.arange(size_out)
+    starts = (rows * size_in) // size_out
+    ends = ((rows + 1) * size_in + size_out - 1) // size_out
+    cols = torch.arange(size_in)
+    inside = (cols[None, :] >= starts[:, None]) & (cols[None, :] < ends[:, None])
+    return inside.float() / (ends - starts).float()[:, None]
+
+
+class FixedAdaptiveAvgPool2d(nn.Module):
+    """AdaptiveAvgPool2d for an input size known when the model is built, as two matrix
+    products: it exports to ONNX for any sizes (the exporter refuses adaptive pooling when
+    the output size does not divide the input size, as for a 23-bin spectrogram map)."""
+
+    def __init__(self, size_in: tuple[int, int], size_out: tuple[int, int]) -> None:
+        super().__init__()
+        self.size_out = tuple(size_out)
+        self.register_buffer(
+            "rows", adaptive_pool_matrix(size_in[0], size_out[0]), persistent=False
+        )
+        self.register_buffer(
+            "cols", adaptive_pool_matrix(size_in[1], size_out[1]), persistent=False
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.matmul(torch.matmul(self.rows, x), self.cols.transpose(0, 1))
+
+
+class VGGTrunk(nn.Module):
+    """VGG16 convs -> (pooling) -> flatten -> fc1 + ReLU; output ``out_features`` = 4096 * width.
+
+    ``input_shape`` is the per-frame input [C, H, W]. With ``pool_to`` (the spectrogram stream,
+    whose size follows the audio config) conv5 is average-pooled to at most that size first,
+    which bounds fc1; without it (the 96x96 face) conv5 is flattened as in VGG-FACE.
+    """
+
+    def __init__(
+        self,
+        input_shape: tuple[int, int, int],
+        width: float = 1.0,
+        pool_to: tuple[int, int] | None = None,
+    ) -> None:
+        super().__init__()
+        width = check_width(width)
+        layers: list[nn.Module] = []
+        channels = input_shape[0]
+        for stage_channels, convs in VGG16_STAGES:
+            for _ in range(convs):
+                out = scaled(stage_channels, width)
+                layers += [nn.Conv2d(channels, out, 3, padding=1), nn.ReLU(inplace=True)]
+                channels = out
+            # ceil mode: a short spectrogram axis shrinks to 1, never to 0
+            layers.append(nn.MaxPool2d(2, 2, ceil_mode=True))
+        self.features = nn.Sequential(*layers)
+        conv5 = (halved(input_shape[1], 5), halved(input_shape[2], 5))
+        if pool_to is None:
+            self.pool: nn.Module = nn.Identity()
+            spatial = conv5
+        else:
+            spatial = (min(pool_to[0], conv5[0]), min(pool_to[1], conv5[1]))
+            self.pool = FixedAdaptiveAvgPool2d(conv5, spatial)
+        self.out_features = scaled(FC1_FEATURES, width)
+        self.fc1 = nn.Linear(channels * spatial[0] * spatial[1], self.out_features)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.relu(self.fc1(self.pool(self.features(x)).flatten(1)))
+
+
+@register_model(
+    "st_vgg_lite",
+    "ST-VGG at width 0.25 for real time on a CPU",
+    width=0.25,
+)
+@register_model(
+    "st_vgg",
+    "single-task VGG16 (VGG-FACE) predicting one of va | au | expr (kwarg task)",
+    paper_row="ST-VGG (single-task baseline)",
+)
+def st_vgg(
+    task: str = "expr",
+    width: float = 1.0,
+    dropout: float = 0.4,
+    face_size: int = 96,
+    in_channels: int = 3,
+) -> FrameModel:
+    tasks = check_task(task)
+    shape = face_input_shape(face_size, in_channels)
+    return FrameModel(VGGTrunk(shape, width), tasks, dropout, shape)
+
+
+@register_model("mt_vgg_lite", "MT-VGG at width 0.25 for real time on a CPU", width=0.25)
+@register_model(
+    "mt_vgg",
+    "multi-task VGG16 (VGG-FACE): VA, 8 AUs and 7 expressions on the first fc",
+    paper_row="MT-VGG",
+)
+def mt_vgg(
+    width: float = 1.0, dropout: float = 0.4, face_size: int = 96, in_channels: int = 3
+) -> FrameModel:
+    shape = face_input_shape(face_size, in_channels)
+    return FrameModel(VGGTrunk(shape, width), ("va", "au", "expr"), dropout, shape)
