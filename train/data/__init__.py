@@ -1,0 +1,38 @@
+"""Training databases in their published layouts, all returning one sample contract.
+
+Every dataset's ``[i]`` is a dict of numpy arrays: ``"face"`` float32 [3, S, S] in [-1, 1]
+(``[T, 3, S, S]`` for sequences), ``"spectrogram"`` [1, F, W] only when opened with
+``audio=SpectrogramConfig(...)``, and always ``"va"`` [2] (-5 missing), ``"au"`` [8] (-1
+missing), ``"expr"`` int64 (-1 missing), in avaffect.labels' order (see :mod:`.base`).
+
+Loaders: Aff-Wild2 frames and sequences (:mod:`.affwild2`), FER2013, AffectNet, RAF-DB, an
+expression image folder, and :func:`write_synthetic_affwild2` for a small database in the
+Aff-Wild2 layout. :func:`open_dataset` opens any of them by name.
+
+Names are imported on first use, so importing this package stays cheap.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+
+_EXPORTS = {
+    "open_dataset": "registry",
+    "dataset_names": "registry",
+    "AffectDataset": "base",
+    "AffWild2Frames": "affwild2",
+    "AffWild2Sequences": "affwild2",
+    "FER2013": "fer2013",
+    "AffectNet": "affectnet",
+    "RAFDB": "rafdb",
+    "ImageFolder": "imagefolder",
+    "write_synthetic_affwild2": "synthetic",
+}
+
+__all__ = list(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(import_module(f"{__name__}.{_EXPORTS[name]}"), name)

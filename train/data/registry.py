@@ -1,0 +1,77 @@
+"""Open a training database by name: the one path from ``avaffect train``/``eval`` options to a dataset.
+
+``open_dataset("affwild2", "/data/Aff-Wild2", "train", sequence=True, audio=SpectrogramConfig())``.
+Extra keyword arguments go to the loader (e.g. ``tasks=("expr",)``, ``seq_len=90``,
+``skip_corrupt=True``, ``augment=...``). Only Aff-Wild2 has video: sequences and audio
+with a still-image database are errors, not silently ignored options.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+from importlib import import_module
+from pathlib import Path
+
+from avaffect.audio import SpectrogramConfig
+from avaffect.errors import AvaffectError
+from avaffect.face import FaceSpec
+
+from .base import AffectDataset
+
+# name -> (module, frame dataset class, sequence dataset class or None); imported when used
+LOADERS: dict[str, tuple[str, str, str | None]] = {
+    "affwild2": ("affwild2", "AffWild2Frames", "AffWild2Sequences"),
+    "fer2013": ("fer2013", "FER2013", None),
+    "affectnet": ("affectnet", "AffectNet", None),
+    "rafdb": ("rafdb", "RAFDB", None),
+    "imagefolder": ("imagefolder", "ImageFolder", None),
+}
+
+
+def dataset_names() -> list[str]:
+    return list(LOADERS)
+
+
+def loader_class(name: str, sequence: bool = False) -> type[AffectDataset]:
+    """The dataset class for ``name``; sequences exist for video databases only."""
+    if name not in LOADERS:
+        raise AvaffectError(f"unknown dataset {name!r}; use one of: {', '.join(LOADERS)}")
+    module, frames, sequences = LOADERS[name]
+    if sequence and sequences is None:
+        raise AvaffectError(
+            f"{name} has still images only; sequence (recurrent) models need affwild2"
+        )
+    return getattr(import_module(f"{__package__}.{module}"), sequences if sequence else frames)
+
+
+def open_dataset(
+    name: str,
+    path: str | os.PathLike,
+    split: str,
+    *,
+    sequence: bool = False,
+    face: FaceSpec | None = None,
+    audio: SpectrogramConfig | None = None,
+    **kwargs,
+) -> AffectDataset:
+    """Open database ``name`` at ``path``; ``face=None`` keeps the loader's default face spec
+    (grey for FER2013, RGB otherwise), which the returned ``dataset.face_spec`` reports."""
+    name = str(name).lower()
+    cls = loader_class(name, sequence)
+    path = Path(path).expanduser()
+    if not path.exists():
+        raise AvaffectError(
+            f"{path}: {name} data not found; pass the folder (or file) that holds it"
+        )
+    if face is not None:
+        kwargs["face"] = face
+    if audio is not None:
+        if "audio" not in inspect.signature(cls).parameters:
+            raise AvaffectError(f"{name} has no audio; audio-visual models need affwild2")
+        kwargs["audio"] = audio
+    try:
+        inspect.signature(cls).bind(path, split, **kwargs)
+    except TypeError as err:
+        raise AvaffectError(f"dataset {name!r}: bad options {sorted(kwargs)} ({err})") from None
+    return cls(path, split, **kwargs)
