@@ -84,6 +84,18 @@ class VGGTrunk(nn.Module):
             self.pool = FixedAdaptiveAvgPool2d(conv5, spatial)
         self.out_features = scaled(FC1_FEATURES, width)
         self.fc1 = nn.Linear(channels * spatial[0] * spatial[1], self.out_features)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """He init with zero biases (as VGG implementations do): with PyTorch's default init a
+        13-conv ReLU stack without batch norm lets the signal fade and barely trains."""
+        for module in self.modules():
+            if isinstance(module, nn.Conv2d):
+                nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
+                nn.init.zeros_(module.bias)
+            elif isinstance(module, nn.Linear):
+                nn.init.normal_(module.weight, 0.0, 0.01)
+                nn.init.zeros_(module.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.relu(self.fc1(self.pool(self.features(x)).flatten(1)))
