@@ -1,0 +1,115 @@
+"""``load_engine``: one call from a checkpoint or an engine file to a running :class:`Engine`.
+
+Backends are named in a plain dict and imported only when chosen, so a missing optional
+library (TensorRT, torch2trt, ONNX Runtime) costs nothing unless it is asked for.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import logging
+import os
+import sys
+
+from avaffect.engines.base import PRECISIONS, Engine
+from avaffect.engines.manifest import library_version
+from avaffect.engines.sources import LoadOptions, Source, resolve_source
+from avaffect.errors import AvaffectError
+
+log = logging.getLogger("avaffect")
+
+#: backend name -> "module:Class"; the class has ``load(source, options) -> Engine``.
+BACKENDS: dict[str, str] = {
+    "torch": "avaffect.engines.backend_torch:TorchEngine",
+    "onnxruntime": "avaffect.engines.backend_onnxruntime:OnnxRuntimeEngine",
+    "tensorrt": "avaffect.engines.backend_tensorrt:TensorRTEngine",
+    "torch2trt": "avaffect.engines.backend_torch2trt:Torch2TRTEngine",
+}
+
+
+def load_engine(
+    path_or_name: str | os.PathLike,
+    backend: str = "auto",
+    device: str | None = None,
+    *,
+    precision: str = "fp32",
+    max_faces: int = 8,
+    cache_dir: str | os.PathLike | None = None,
+    rebuild: bool = True,
+    opset: int = 17,
+    cuda_graphs: bool = False,
+) -> Engine:
+    """Load a checkpoint (path or shipped name), an exported ``.onnx`` or a TensorRT plan.
+
+    ``backend="auto"`` picks TensorRT on an NVIDIA GPU where it is installed, then PyTorch
+    CUDA, then ONNX Runtime, then PyTorch CPU, and logs why. Non-torch backends given a
+    checkpoint export/build into the cache (``cache_dir``, ``$AVAFFECT_CACHE`` or
+    ``~/.cache/avaffect/engines``) and reuse the result while its manifest matches; with
+    ``rebuild=False`` a stale engine is refused instead of rebuilt. ``max_faces`` bounds the
+    face batch of TensorRT engines; ``cuda_graphs`` applies to the torch backend on CUDA.
+    """
+    if precision not in PRECISIONS:
+        raise AvaffectError(f"unknown precision {precision!r}; use one of {', '.join(PRECISIONS)}")
+    if int(max_faces) < 1:
+        raise AvaffectError(f"max_faces must be at least 1, got {max_faces}")
+    source = resolve_source(path_or_name)
+    if backend == "auto":
+        backend, reason = choose_backend(source, device)
+        log.info("engine backend: %s (%s)", backend, reason)
+    engine_class = backend_class(backend)
+    options = LoadOptions(device, precision, int(max_faces), cache_dir, rebuild, opset, cuda_graphs)
+    return engine_class.load(source, options)
+
+
+def backend_class(name: str) -> type:
+    if name not in BACKENDS:
+        raise AvaffectError(f"unknown backend {name!r}; use auto or one of {', '.join(BACKENDS)}")
+    module, cls = BACKENDS[name].split(":")
+    return getattr(importlib.import_module(module), cls)
+
+
+def choose_backend(source: Source, device: str | None = None) -> tuple[str, str]:
+    """The ``auto`` rule: (backend, one-line reason)."""
+    if source.kind in ("tensorrt", "torch2trt"):
+        return source.kind, f"{source.path.name} is a {source.kind} plan"
+    wants_cpu = device is not None and str(device).startswith("cpu")
+    gpu = None if wants_cpu else nvidia_gpu()
+    has_ort = installed("onnxruntime")
+    if gpu is not None:
+        if installed("tensorrt"):
+            return "tensorrt", f"NVIDIA GPU {gpu} and TensorRT {library_version('tensorrt')} found"
+        if source.kind == "checkpoint":
+            return "torch", f"NVIDIA GPU {gpu} found but TensorRT is not installed: PyTorch CUDA"
+        if has_ort:
+            return (
+                "onnxruntime",
+                f"NVIDIA GPU {gpu} found but TensorRT is not installed: ONNX Runtime runs the ONNX file",
+            )
+    why_no_gpu = "CPU requested" if wants_cpu else "no NVIDIA GPU visible to PyTorch"
+    if has_ort:
+        return (
+            "onnxruntime",
+            f"{why_no_gpu}; ONNX Runtime {library_version('onnxruntime')} is installed and is the faster CPU backend",
+        )
+    if source.kind == "onnx":
+        raise AvaffectError(
+            f"{source.path} needs ONNX Runtime (`pip install onnxruntime`) or TensorRT to run"
+        )
+    return "torch", f"{why_no_gpu} and ONNX Runtime is not installed: PyTorch CPU"
+
+
+def installed(module: str) -> bool:
+    """Whether ``module`` can be imported, without importing it (it may be heavy)."""
+    if module in sys.modules:
+        return sys.modules[module] is not None  # None: import blocked (as tests simulate)
+    return importlib.util.find_spec(module) is not None
+
+
+def nvidia_gpu() -> str | None:
+    """The name of the first CUDA GPU PyTorch sees (NVIDIA, not ROCm), else None."""
+    import torch
+
+    if not torch.cuda.is_available() or getattr(torch.version, "hip", None):
+        return None
+    return torch.cuda.get_device_name(0)
