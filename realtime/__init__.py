@@ -1,0 +1,42 @@
+"""Real time: camera and microphone in sync, faces tracked with their own GRU state, overlays
+and sinks, behind `avaffect live` and `avaffect analyze`. See docs/realtime.md.
+
+The names below are imported on first use, so that `avaffect --help` (which imports this
+package's cli module) does not pay for OpenCV.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+_EXPORTS = {
+    "Pipeline": "pipeline",
+    "FrameResult": "pipeline",
+    "VideoSource": "video_source",
+    "Frame": "video_source",
+    "AudioRingBuffer": "ring_buffer",
+    "RingAudio": "audio_input",
+    "MicSource": "mic_source",
+    "FileAudio": "file_audio",
+    "FaceFinder": "faces",
+    "create_detector": "detectors",
+    "Tracker": "tracking",
+    "TrackedEngine": "tracked_engine",
+    "Overlay": "overlay",
+    "CsvSink": "sinks",
+    "JsonlSink": "sinks",
+    "VideoSink": "sinks",
+    "RunStats": "stats",
+    "run_session": "session",
+    "RunOptions": "launch",
+    "build_pipeline": "launch",
+    "bench_pipeline": "bench",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'avaffect.realtime' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"avaffect.realtime.{_EXPORTS[name]}"), name)

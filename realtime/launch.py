@@ -1,0 +1,111 @@
+"""From user options to a ready :class:`Pipeline`: the checkpoint, engine, detector, video
+and audio sources, with one clear line for everything that can be missing."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from avaffect.engines import Engine
+from avaffect.errors import AvaffectError
+from avaffect.realtime.audio_input import AudioInput
+from avaffect.realtime.detectors import create_detector
+from avaffect.realtime.faces import FaceFinder
+from avaffect.realtime.file_audio import FileAudio, NoAudioTrack
+from avaffect.realtime.mic_source import MicSource
+from avaffect.realtime.pipeline import Pipeline
+from avaffect.realtime.video_source import VideoSource, source_kind
+from avaffect.shipped import available_shipped, resolve_checkpoint
+
+log = logging.getLogger("avaffect.realtime")
+
+
+@dataclass
+class RunOptions:
+    """Everything `avaffect live` and `avaffect analyze` can be told; defaults work."""
+
+    source: str = "0"  # camera index, video file or stream URL
+    checkpoint: str | None = None  # shipped model name or path; None: the first shipped one
+    backend: str = "auto"
+    device: str | None = None
+    precision: str = "fp32"
+    audio: bool = True
+    mic: str | None = None  # device index or name; None: the default input
+    mic_backend: str = "sounddevice"
+    detector: str = "yunet"
+    detector_model: str | None = None
+    max_faces: int = 8
+    video_mode: str | None = None  # files: "paced" (as if live) or "lossless" (every frame)
+
+
+def default_checkpoint() -> Path:
+    shipped = available_shipped()
+    if not shipped:
+        raise AvaffectError(
+            "no shipped model in this install yet; pass --checkpoint PATH "
+            "(train one with `avaffect train`)"
+        )
+    return next(iter(shipped.values()))
+
+
+def load_engine_for(options: RunOptions) -> Engine:
+    from avaffect.engines import load_engine
+
+    path = resolve_checkpoint(options.checkpoint) if options.checkpoint else default_checkpoint()
+    engine = load_engine(
+        str(path), backend=options.backend, device=options.device,
+        precision=options.precision, max_faces=options.max_faces,
+    )  # fmt: skip
+    spec = engine.spec
+    log.info("model %s on %s (%s, %s)", spec.model, spec.backend, spec.device, spec.precision)
+    return engine
+
+
+def open_audio(options: RunOptions, engine: Engine) -> AudioInput | None:
+    """The audio input the model needs, or None for a visual-only model; an A/V model
+    without a usable audio source is refused with the reason."""
+    spec = engine.spec
+    if not spec.uses_audio:
+        log.info("audio: not used (model %s is visual-only)", spec.model)
+        return None
+    needs = f"model {spec.model} is audio-visual and needs sound"
+    if not options.audio:
+        raise AvaffectError(
+            f"{needs}, but --no-audio was given; drop it or pick a visual-only checkpoint"
+        )
+    kind = source_kind(options.source)
+    try:
+        if kind == "file":
+            audio: AudioInput = FileAudio.open(options.source, spec.audio)
+            log.info("audio: the file's own track")
+        elif kind == "url" and options.mic is None:
+            raise AvaffectError("a stream URL's sound is not read live; pass --mic DEVICE")
+        else:
+            audio = MicSource(spec.audio, options.mic, options.mic_backend)
+    except NoAudioTrack as err:
+        raise AvaffectError(f"{needs}, but {err}; pick a visual-only checkpoint") from None
+    except AvaffectError as err:
+        raise AvaffectError(f"{needs}: {err}") from None
+    return audio
+
+
+def build_pipeline(
+    options: RunOptions, engine: Engine | None = None, default_mode: str = "lossless"
+) -> Pipeline:
+    """Open the video first (the quickest thing to get wrong), then the engine (unless given),
+    the detector and the audio; nothing starts yet. On failure, whatever was opened is closed."""
+    if options.max_faces < 1:
+        raise AvaffectError(f"--max-faces must be at least 1, got {options.max_faces}")
+    video = VideoSource.open(options.source, mode=options.video_mode or default_mode)
+    try:
+        engine = engine or load_engine_for(options)
+        detector = create_detector(options.detector, options.detector_model)
+        max_faces = min(options.max_faces, engine.spec.max_faces or options.max_faces)
+        finder = FaceFinder(detector, engine.spec.face, max_faces=max_faces)
+        audio = open_audio(options, engine)
+    except BaseException:
+        video.close()
+        raise
+    log.info("video: %s (%s, %s)", options.source, source_kind(options.source), video.mode)
+    return Pipeline(video, finder, engine, audio)
