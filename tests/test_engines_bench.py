@@ -6,21 +6,12 @@ import importlib.util
 import json
 
 import pytest
-import torch
 
 from avaffect.checkpoint import CheckpointConfig, save_checkpoint
 from avaffect.engines.bench import bench_engines, format_table, main
 from avaffect.train.models import create_model
 
 pytest.importorskip("onnxruntime")
-
-
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def test_bench_engines_times_each_backend_and_batch(tmp_path):

@@ -25,14 +25,6 @@ TINY = {"width": 0.0625}
 FACES = np.random.default_rng(0).uniform(-1, 1, (2, 3, 96, 96)).astype(np.float32)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny models; a busy 2-core machine makes OpenMP threads spin
-    yield
-    torch.set_num_threads(threads)
-
-
 def save_tiny(path, name="mt_vgg_rnn_lite", seed=0):
     torch.manual_seed(seed)
     model = create_model(name, **TINY)

@@ -40,16 +40,6 @@ def folder(tmp_path_factory):
     return tmp_path_factory.mktemp("engines")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """Tiny models gain nothing from threads, and on a busy 2-core machine OpenMP's
-    waiting threads make each step 20x slower."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def engines(checkpoint, cache):
     return load_engine(checkpoint, "torch"), load_engine(checkpoint, "onnxruntime", cache_dir=cache)
 
