@@ -16,6 +16,12 @@ from avaffect.errors import AvaffectError
 
 COMMANDS: dict[str, str] = {
     "models": "avaffect.train.models.cli:add_parser",
+    "train": "avaffect.train.cli:add_train_parser",
+    "eval": "avaffect.train.cli:add_eval_parser",
+    "data": "avaffect.train.data.cli:add_parser",
+    "export": "avaffect.engines.cli:add_export_parser",
+    "live": "avaffect.realtime.cli:add_live_parser",
+    "analyze": "avaffect.realtime.cli:add_analyze_parser",
 }
 
 

@@ -1,0 +1,73 @@
+"""`avaffect eval` on real FER2013 images (from ../shared/data): the paper's measure for the
+database (accuracy), per-class F1 and the confusion matrix, with the checkpoint's own input spec."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from avaffect.checkpoint import CheckpointConfig, save_checkpoint
+from avaffect.cli import main
+from avaffect.face import FaceSpec
+from avaffect.labels import EXPRESSIONS
+from avaffect.train.models import create_model
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+FER2013 = DATA / "fer2013" / "fer2013_train_publictest.npz"
+pytestmark = pytest.mark.skipif(not FER2013.is_file(), reason=f"FER2013 not found at {FER2013}")
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    """An (untrained) tiny net for 40x40 grey faces: only its own face spec can feed it."""
+    kwargs = {"width": 0.125, "face_size": 40}
+    model = create_model("mt_sphereface_lite", **kwargs)
+    path = tmp_path_factory.mktemp("ckpt") / "tiny.safetensors"
+    config = CheckpointConfig(model="mt_sphereface_lite", model_kwargs=kwargs, face=FaceSpec(size=40, color="gray"))
+    return save_checkpoint(path, model.state_dict(), config)
+
+
+def evaluate(checkpoint, *extra) -> list[str]:
+    return ["eval", "--checkpoint", str(checkpoint), "--dataset", "fer2013", "--path", str(FER2013),
+            "--split", "validation", "--limit", "300", "--no-progress", *extra]
+
+
+def test_eval_prints_accuracy_per_class_f1_and_the_confusion_matrix(checkpoint, capsys):
+    assert main(evaluate(checkpoint)) == 0
+    text = capsys.readouterr().out
+    assert "fer2013 (validation, 300 samples" in text
+    assert "Expression accuracy" in text.split("all metrics")[0]  # FER2013's paper measure
+    assert "per-class F1" in text and "confusion matrix" in text
+    assert all(name in text for name in EXPRESSIONS)
+
+
+def test_eval_json_is_consistent_with_its_confusion_matrix(checkpoint, capsys):
+    assert main(evaluate(checkpoint, "--json", "--split", "PublicTest", "--batch-size", "128")) == 0
+    report = json.loads(capsys.readouterr().out)
+    matrix = np.array(report["expression"]["confusion_matrix"])
+    assert matrix.shape == (7, 7) and matrix.sum() == 300 == report["samples"]
+    assert report["headline"] == {"expr_acc": pytest.approx(np.trace(matrix) / 300)}
+    assert set(report["metrics"]) == {"expr_f1", "expr_acc", "expr_mean_diag", "abaw_expr"}  # no VA/AU labels
+    assert set(report["expression"]["f1_per_class"]) == set(EXPRESSIONS)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"--checkpoint": "missing.safetensors"}, "neither a checkpoint file nor a shipped model name"),
+        ({"--dataset": "cifar10"}, "unknown dataset 'cifar10'"),
+        ({"--path": "/no/such/place"}, "no such file or folder"),
+        ({"--split": "holdout"}, "unknown split 'holdout'"),
+        ({"--limit": "-1"}, "--limit and --num-workers at least 0"),
+    ],
+)
+def test_eval_mistakes_are_one_line_errors(checkpoint, capsys, change, message):
+    argv = evaluate(checkpoint)
+    for flag, value in change.items():
+        argv[argv.index(flag) + 1] = value
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1

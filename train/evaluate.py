@@ -1,0 +1,161 @@
+"""Running a model over a dataset and scoring it the way the paper scores each database.
+
+Used by the trainer (validation, ArcFace centre fitting) and by ``avaffect eval``. Under DDP
+every process predicts its own shard (every ``world_size``-th sample, no padding, so nothing
+is counted twice) and the shards are gathered before scoring.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset, Subset
+from tqdm import tqdm
+
+from avaffect.labels import EXPRESSIONS, NUM_EXPRESSIONS
+from avaffect.shipped import resolve_checkpoint
+from avaffect.train.batches import forward_batch, targets_of, to_device
+from avaffect.train.data import open_dataset
+from avaffect.train.distributed import DistContext, all_gather, pick_device
+from avaffect.train.metrics import confusion_matrix, evaluate_outputs, f1_per_class
+from avaffect.train.models import model_from_checkpoint
+from avaffect.train.models.base import AffectModel
+
+#: the expression measure each database is reported with in the paper (default: macro F1)
+EXPRESSION_MEASURE = {"fer2013": "expr_acc", "rafdb": "expr_mean_diag"}
+TASK_MEASURE = {"va": "va_ccc", "au": "au_f1", "expr": "expr_f1"}
+SINGLE_PROCESS = DistContext()
+
+
+def spread_subset(dataset: Dataset, limit: int) -> Dataset:
+    """At most ``limit`` samples spread evenly over the dataset (0: all of it). Evenly, not the
+    first ones: in a video database the first samples are all one video."""
+    if limit <= 0 or limit >= len(dataset):
+        return dataset
+    return Subset(dataset, np.linspace(0, len(dataset) - 1, limit).round().astype(np.int64).tolist())
+
+
+@torch.no_grad()
+def predict(
+    model: AffectModel,
+    dataset: Dataset,
+    *,
+    device: torch.device,
+    batch_size: int,
+    num_workers: int = 0,
+    ctx: DistContext = SINGLE_PROCESS,
+    keys: tuple[str, ...] = ("va", "au", "expr"),
+    amp: bool = False,
+    progress: bool = False,
+    desc: str = "eval",
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """(outputs, targets) of the whole dataset as frame-flat float32/int64 numpy arrays."""
+    shard = Subset(dataset, list(range(ctx.rank, len(dataset), ctx.world_size))) if ctx.enabled else dataset
+    # A generator of its own: otherwise creating the loader draws from the global RNG, and how
+    # often a run validates would change its dropout masks (and break exact resume).
+    loader = DataLoader(shard, batch_size=batch_size, num_workers=num_workers, pin_memory=device.type == "cuda",
+                        generator=torch.Generator())
+    was_training = model.training
+    model.eval()
+    outputs: dict[str, list] = {}
+    targets: dict[str, list] = {}
+    bar = tqdm(loader, desc=desc, unit="batch", leave=False, disable=not (progress and ctx.is_main))
+    for batch in bar:
+        batch = to_device(batch, device)
+        with torch.autocast(device.type, dtype=torch.float16, enabled=amp and device.type == "cuda"):
+            out = forward_batch(model, batch)
+        for key in keys:
+            if key in out:
+                outputs.setdefault(key, []).append(out[key].float().cpu().numpy())
+        for key, value in targets_of(batch, model.recurrent).items():
+            targets.setdefault(key, []).append(value.cpu().numpy())
+    model.train(was_training)
+    return _gathered(outputs, ctx), _gathered(targets, ctx)
+
+
+def _gathered(parts: dict[str, list], ctx: DistContext) -> dict[str, np.ndarray]:
+    local = {key: np.concatenate(chunks) for key, chunks in parts.items()}
+    shards = all_gather(ctx, local)
+    return {key: np.concatenate([s[key] for s in shards if key in s]) for key in local}
+
+
+def headline_measures(dataset_name: str, tasks: tuple[str, ...]) -> list[str]:
+    """The metric keys that decide a database's score: CCC for VA, F1 for AU, and for
+    expressions accuracy on FER2013, mean diagonal on RAF-DB, F1 elsewhere (Aff-Wild2)."""
+    measures = dict(TASK_MEASURE)
+    if dataset_name in EXPRESSION_MEASURE:
+        measures["expr"] = EXPRESSION_MEASURE[dataset_name]
+    return [measures[task] for task in tasks]
+
+
+def select_score(metrics: dict[str, float], select_metric: str, dataset_name: str, tasks: tuple[str, ...]) -> float:
+    """The one number that picks ``best.safetensors``: ``select_metric``, or with ``"auto"`` the
+    mean of the headline measures the validation set could compute. NaN if none could."""
+    if select_metric != "auto":
+        return float(metrics.get(select_metric, math.nan))
+    values = [metrics[m] for m in headline_measures(dataset_name, tasks) if m in metrics]
+    return float(np.mean(values)) if values else math.nan
+
+
+def expression_details(outputs: dict[str, np.ndarray], targets: dict[str, np.ndarray]) -> dict | None:
+    """Per-class F1 and the confusion matrix (rows true, columns predicted), when expressions
+    were both predicted and labelled; else None."""
+    if "expr" not in outputs or "expr" not in targets or not (targets["expr"] >= 0).any():
+        return None
+    pred = outputs["expr"].reshape(-1, NUM_EXPRESSIONS).argmax(-1)
+    true = targets["expr"].reshape(-1)
+    per_class = f1_per_class(pred, true, NUM_EXPRESSIONS)
+    return {
+        "f1_per_class": {name: (None if np.isnan(v) else float(v)) for name, v in zip(EXPRESSIONS, per_class, strict=True)},
+        "confusion_matrix": confusion_matrix(pred, true, NUM_EXPRESSIONS).astype(int).tolist(),
+    }
+
+
+def score_outputs(outputs: dict[str, np.ndarray], targets: dict[str, np.ndarray]) -> dict[str, float]:
+    """The flat metrics dict (avaffect.train.metrics), AU outputs being logits."""
+    return evaluate_outputs(outputs, targets, au_from_logits=True)
+
+
+def evaluate_checkpoint(
+    checkpoint: str,
+    dataset: str,
+    path: str,
+    *,
+    split: str = "validation",
+    batch_size: int = 64,
+    limit: int = 0,
+    device: str = "auto",
+    num_workers: int = 0,
+    progress: bool = True,
+) -> dict:
+    """Score a checkpoint on a database the way the paper reports it; a JSON-able report.
+
+    The dataset is read with the checkpoint's OWN face spec and spectrogram config (and, for
+    a recurrent model, its training sequence length), never with a guess.
+    """
+    ckpt_path = resolve_checkpoint(checkpoint)
+    model, ckpt = model_from_checkpoint(ckpt_path)
+    cfg = ckpt.config
+    kwargs: dict = {"sequence": model.recurrent, "face": cfg.face, "audio": cfg.audio if model.uses_audio else None}
+    if model.recurrent:
+        kwargs["seq_len"] = int(cfg.training.get("sequence_length") or 90)
+    data = spread_subset(open_dataset(dataset, path, split, **kwargs), limit)
+    torch_device = pick_device(device)
+    outputs, targets = predict(
+        model.to(torch_device), data, device=torch_device, batch_size=batch_size, num_workers=num_workers,
+        progress=progress, desc=f"eval {dataset}",
+    )
+    metrics = score_outputs(outputs, targets)
+    return {
+        "checkpoint": str(ckpt_path),
+        "model": cfg.model,
+        "dataset": dataset,
+        "split": split,
+        "samples": len(data),
+        "frames": int(len(next(iter(targets.values())))) if targets else 0,
+        "headline": {m: metrics[m] for m in headline_measures(dataset, model.tasks) if m in metrics},
+        "metrics": metrics,
+        "expression": expression_details(outputs, targets),
+    }

@@ -1,0 +1,45 @@
+"""``avaffect eval``'s report as text: the paper's measures first, then every metric, and for
+expressions the per-class F1 and the confusion matrix."""
+
+from __future__ import annotations
+
+from avaffect.labels import EXPRESSIONS
+
+MEASURE_NAMES = {
+    "va_ccc": "CCC (mean of valence, arousal)",
+    "au_f1": "AU F1 (mean over 8 AUs)",
+    "expr_f1": "Expression F1 (macro)",
+    "expr_acc": "Expression accuracy",
+    "expr_mean_diag": "Expression mean diagonal",
+}
+
+
+def format_report(report: dict) -> str:
+    lines = [
+        f"{report['model']} on {report['dataset']} ({report['split']}, {report['samples']} samples, "
+        f"{report['frames']} frames)",
+        f"checkpoint: {report['checkpoint']}",
+        "",
+    ]
+    if report["headline"]:
+        lines.append("paper measures")
+        lines += [f"  {MEASURE_NAMES.get(k, k):<34} {v:8.4f}" for k, v in report["headline"].items()]
+        lines.append("")
+    lines.append("all metrics")
+    lines += [f"  {k:<34} {v:8.4f}" for k, v in report["metrics"].items()]
+    if not report["metrics"]:
+        lines.append("  (none: the dataset labels no task this model predicts)")
+    if report.get("expression"):
+        lines += ["", *_expression_tables(report["expression"])]
+    return "\n".join(lines)
+
+
+def _expression_tables(details: dict) -> list[str]:
+    short = [name[:4] for name in EXPRESSIONS]
+    lines = ["per-class F1"]
+    for name, value in details["f1_per_class"].items():
+        lines.append(f"  {name:<10} {'   -' if value is None else f'{value:.4f}'}")
+    lines += ["", "confusion matrix (rows: true, columns: predicted)", "  " + " " * 10 + "".join(f"{s:>7}" for s in short)]
+    for name, row in zip(EXPRESSIONS, details["confusion_matrix"], strict=True):
+        lines.append(f"  {name:<10}" + "".join(f"{count:>7d}" for count in row))
+    return lines
