@@ -95,12 +95,19 @@ class Checkpoint:
 
 def save_checkpoint(path: str | os.PathLike, state_dict: dict[str, torch.Tensor], config: CheckpointConfig) -> Path:
     """Write weights and config atomically (temp file in the same folder, then rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     tensors = {k: v.detach().contiguous().cpu() for k, v in state_dict.items()}
     data = save_bytes(_dedupe_shared(tensors), metadata={METADATA_KEY: json.dumps(config.to_dict())})
-    # A unique name opened exclusively, not mkstemp: mkstemp makes the file 0600, and a
-    # checkpoint is meant to be shared; open() honours the user's umask.
+    return write_atomic(path, data)
+
+
+def write_atomic(path: str | os.PathLike, data: bytes) -> Path:
+    """Write ``data`` to ``path`` so that a crash leaves either the old file or the new one.
+
+    A unique name opened exclusively, then renamed: not mkstemp, which makes the file 0600,
+    while a checkpoint is meant to be shared (open() honours the user's umask).
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.parent / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
     try:
         with open(tmp, "xb") as handle:
@@ -109,7 +116,7 @@ def save_checkpoint(path: str | os.PathLike, state_dict: dict[str, torch.Tensor]
             os.fsync(handle.fileno())
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
     return path
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import random
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +21,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load as load_bytes
 from safetensors.torch import save as save_bytes
 
+from avaffect.checkpoint import write_atomic
 from avaffect.errors import AvaffectError
 
 STATE_FORMAT = "avaffect-train-state"
@@ -75,21 +75,9 @@ def unflatten_state(skeleton, tensors: dict[str, torch.Tensor]):
 
 def save_state(path: str | os.PathLike, state: dict) -> Path:
     """Write a nested training state atomically as safetensors + JSON metadata."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     skeleton, tensors = flatten_state(state)
     data = save_bytes(tensors, metadata={"format": STATE_FORMAT, "state": json.dumps(skeleton)})
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return write_atomic(path, data)
 
 
 def load_state(path: str | os.PathLike) -> dict:
