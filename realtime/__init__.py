@@ -11,7 +11,8 @@ import importlib
 
 _EXPORTS = {
     "Pipeline": "pipeline",
-    "FrameResult": "pipeline",
+    "FrameResult": "analyzer",
+    "FrameAnalyzer": "analyzer",
     "VideoSource": "video_source",
     "Frame": "video_source",
     "AudioRingBuffer": "ring_buffer",

@@ -1,0 +1,121 @@
+"""One frame through faces, audio and the engine, synchronously: the work of the inference thread.
+
+:class:`FrameAnalyzer` holds everything that belongs to *one* stream: its face tracker, the
+per-track GRU states (:class:`TrackedEngine`) and its audio input. The threaded
+:class:`~avaffect.realtime.pipeline.Pipeline` runs one per camera; a browser session of the
+Gradio app keeps one per tab and calls :meth:`FrameAnalyzer.process` for each frame it
+receives, so that two tabs never share tracks or states.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from avaffect.engines import Engine
+from avaffect.errors import AvaffectError
+from avaffect.realtime.audio_input import AudioInput
+from avaffect.realtime.faces import FaceFinder
+from avaffect.realtime.tracked_engine import TrackedEngine
+from avaffect.realtime.video_source import Frame
+from avaffect.record import FaceResult
+
+#: The stages timed for every frame, in pipeline order ("draw" is added by the consumer).
+STAGES = (
+    "capture",
+    "queue",
+    "detect",
+    "track",
+    "align",
+    "audio_wait",
+    "spectrogram",
+    "model",
+    "draw",
+)
+
+
+@dataclass
+class FrameResult:
+    """Everything known about one processed frame."""
+
+    frame: Frame
+    faces: list[FaceResult]
+    timings: dict[str, float]  # seconds per stage (see STAGES)
+    landmarks: np.ndarray  # [N, 5, 2] of the reported faces
+    spectrogram: np.ndarray | None = None  # [1, F, W] window that went with this frame
+    audio_end: float | None = None  # end time of that window on the frame's clock
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def skew(self) -> float | None:
+        """|frame time - audio window end|: how far audio and video were apart (s)."""
+        if self.audio_end is None or math.isnan(self.audio_end):
+            return None
+        return abs(self.frame.timestamp - self.audio_end)
+
+
+class FrameAnalyzer:
+    """Faces, tracks, GRU states and audio of one stream; :meth:`process` runs one frame.
+
+    Not thread-safe: one stream, one caller at a time. ``audio_wait_s`` is how long a frame
+    may wait for its audio to arrive; ``stop_event`` cuts that wait short at shutdown.
+    """
+
+    def __init__(
+        self,
+        finder: FaceFinder,
+        engine: Engine,
+        audio: AudioInput | None = None,
+        *,
+        audio_wait_s: float = 0.05,
+        stop_event: threading.Event | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if engine.spec.uses_audio and audio is None:
+            raise AvaffectError(
+                f"model {engine.spec.model} is audio-visual and needs audio, but there is none; "
+                "give it a microphone or a file with sound, or pick a visual-only checkpoint"
+            )
+        self.finder = finder
+        self.engine = TrackedEngine(engine)
+        # A visual-only model does not need the audio; it is kept for display only.
+        self.audio = audio
+        self.audio_wait_s = audio_wait_s
+        self.stop_event = stop_event or threading.Event()
+        self.clock = clock
+
+    def process(self, frame: Frame) -> FrameResult:
+        """One frame through faces, audio and the engine."""
+        timings = {"capture": frame.capture_s, "queue": self.clock() - frame.captured_at}
+        faces = self.finder.find(frame.image, timings)
+        spectrogram, audio_end = self._audio_for(frame.timestamp, timings)
+        start = self.clock()
+        outputs = self.engine.step(faces, spectrogram)
+        timings["model"] = self.clock() - start
+        results = outputs.face_results(frame.timestamp, faces.track_ids, faces.detections.boxes)
+        return FrameResult(
+            frame, results, timings, faces.detections.landmarks, spectrogram, audio_end
+        )
+
+    def _audio_for(
+        self, t: float, timings: dict[str, float]
+    ) -> tuple[np.ndarray | None, float | None]:
+        if self.audio is None:
+            return None, None
+        start = self.clock()
+        deadline = start + self.audio_wait_s
+        while not self.stop_event.is_set():
+            newest = self.audio.available_until()
+            if (newest is not None and newest >= t) or self.clock() >= deadline:
+                break
+            self.stop_event.wait(0.002)
+        cut = self.clock()
+        spectrogram, audio_end = self.audio.spectrogram(t)
+        timings["audio_wait"] = cut - start
+        timings["spectrogram"] = self.clock() - cut
+        return spectrogram, audio_end
