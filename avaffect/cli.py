@@ -22,6 +22,8 @@ COMMANDS: dict[str, str] = {
     "export": "avaffect.engines.cli:add_export_parser",
     "live": "avaffect.realtime.cli:add_live_parser",
     "analyze": "avaffect.realtime.cli:add_analyze_parser",
+    "serve": "avaffect.demo.cli:add_serve_parser",
+    "bench": "avaffect.demo.bench_cli:add_parser",
 }
 
 

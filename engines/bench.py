@@ -37,8 +37,13 @@ def bench_engines(
     device: str | None = None,
     precision: str = "fp32",
     cache_dir: str | os.PathLike | None = None,
+    cuda_graphs: bool = False,
 ) -> dict:
-    """Time ``engine.step`` for each backend and batch size; returns a JSON-ready dict."""
+    """Time ``engine.step`` for each backend and batch size; returns a JSON-ready dict.
+
+    ``cuda_graphs`` is passed to ``load_engine`` (the torch backend on CUDA replays a captured
+    graph; elsewhere it is refused, and that backend is listed as skipped with the reason).
+    """
     from avaffect.engines import load_engine
 
     rows, skipped, model = [], [], None
@@ -51,13 +56,14 @@ def bench_engines(
                 precision=precision,
                 max_faces=max(batch_sizes),
                 cache_dir=cache_dir,
+                cuda_graphs=cuda_graphs,
             )
         except AvaffectError as err:
             skipped.append({"backend": backend, "reason": str(err)})
             continue
         model = engine.spec.model
         for faces in batch_sizes:
-            rows.append(_time_engine(engine, faces, steps, warmup))
+            rows.append({**_time_engine(engine, faces, steps, warmup), "cuda_graphs": cuda_graphs})
     return {
         "checkpoint": str(checkpoint),
         "model": model,

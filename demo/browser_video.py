@@ -1,0 +1,65 @@
+"""Making an annotated video playable in a browser.
+
+The real-time sinks write MPEG-4 Part 2 through OpenCV (what every OpenCV build can write),
+which browsers do not play, and Gradio converts videos only where an ``ffmpeg`` program is
+installed. PyAV's wheels carry an H.264 encoder (libx264), so the picture is re-encoded here
+and the sound packets are copied as they are.
+"""
+
+from __future__ import annotations
+
+import os
+from fractions import Fraction
+from pathlib import Path
+
+from avaffect.errors import AvaffectError
+from avaffect.realtime.file_audio import import_av
+
+ENCODER = "libx264"
+
+
+def to_browser_mp4(source: str | os.PathLike, target: str | os.PathLike) -> Path:
+    """Write ``target``: ``source``'s picture as H.264 (yuv420p, even size), its sound copied."""
+    av = import_av()
+    if ENCODER not in av.codecs_available:
+        raise AvaffectError(
+            f"this PyAV build has no {ENCODER} encoder, so the annotated video cannot be made "
+            "playable in a browser; download it instead, or install ffmpeg"
+        )
+    target = Path(target)
+    try:
+        with av.open(str(source)) as src, av.open(str(target), "w") as out:
+            _transcode(src, out)
+    except (av.error.FFmpegError, ValueError) as err:
+        target.unlink(missing_ok=True)
+        raise AvaffectError(
+            f"could not re-encode the annotated video for the browser ({err})"
+        ) from None
+    return target
+
+
+def _transcode(src, out) -> None:
+    video_in = src.streams.video[0]
+    audio_in = src.streams.audio[0] if src.streams.audio else None
+    rate = Fraction(video_in.average_rate or video_in.guessed_rate or 30)
+    video_out = out.add_stream(ENCODER, rate=rate)
+    # yuv420p halves the chroma planes, so x264 needs even sides.
+    width, height = video_in.codec_context.width // 2 * 2, video_in.codec_context.height // 2 * 2
+    video_out.width, video_out.height, video_out.pix_fmt = width, height, "yuv420p"
+    video_out.options = {"preset": "veryfast", "crf": "23", "movflags": "+faststart"}
+    audio_out = out.add_stream_from_template(audio_in) if audio_in is not None else None
+    written = 0
+    for packet in src.demux(*[s for s in (video_in, audio_in) if s is not None]):
+        if packet.stream is audio_in:
+            if packet.dts is not None:  # not the demuxer's flush packet
+                packet.stream = audio_out
+                out.mux(packet)
+            continue
+        for frame in packet.decode():
+            frame = frame.reformat(width=width, height=height, format="yuv420p")
+            # The sinks write one frame per 1/fps (repeating frames to keep time), so
+            # sequential timestamps at that rate are the video's timeline.
+            frame.pts, frame.time_base = written, 1 / rate
+            out.mux(video_out.encode(frame))
+            written += 1
+    out.mux(video_out.encode(None))
