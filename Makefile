@@ -17,13 +17,16 @@ $(BIN)/avaffect: pyproject.toml
 	$(BIN)/pip install -q -e ".[$(EXTRAS)]"
 	@touch $@
 
-# The browser test drives Debian's chromium; install it where apt-get can (as root). Never
-# fatal: without it that test is skipped with the reason.
+# System libraries some tests drive for real: Debian's chromium (the browser test) and
+# PortAudio (the microphone test, against a virtual ALSA device). Installed where apt-get
+# can (as root); never fatal: without them those tests are skipped with the reason.
+SYSTEM_PACKAGES := chromium libportaudio2
 setup: $(BIN)/avaffect
-	@command -v chromium >/dev/null 2>&1 || { command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ] \
-		&& { apt-get install -y -q chromium >/dev/null 2>&1 \
-			|| { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q chromium >/dev/null 2>&1; }; }; } \
-		|| echo "chromium not installed: the browser test will be skipped"
+	@{ command -v chromium >/dev/null 2>&1 && ldconfig -p | grep -q libportaudio.so.2; } \
+	|| { command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ] \
+		&& { apt-get install -y -q $(SYSTEM_PACKAGES) >/dev/null 2>&1 \
+			|| { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q $(SYSTEM_PACKAGES) >/dev/null 2>&1; }; }; } \
+	|| echo "could not install $(SYSTEM_PACKAGES): the browser and microphone tests will be skipped"
 
 lint: setup
 	$(BIN)/ruff check .
