@@ -24,6 +24,7 @@ from pathlib import Path
 from avaffect.demo.bench_report import describe_machine
 from avaffect.engines.bench import DEFAULT_BACKENDS, bench_engines
 from avaffect.errors import AvaffectError
+from avaffect.realtime.detectors import DEFAULT_DETECT_SIZE
 from avaffect.shipped import resolve_checkpoint
 
 log = logging.getLogger("avaffect.demo")
@@ -53,6 +54,7 @@ class BenchConfig:
     repeats: int = 3  # pipeline runs
     detector: str = "yunet"
     detector_model: str | None = None
+    detect_size: int = DEFAULT_DETECT_SIZE  # YuNet's search size (longer side)
     pipeline_backend: str = "auto"
     pipeline_precision: str | None = None  # None: fp16 on a CUDA GPU, fp32 on the CPU
     max_streams: int | None = None  # None: 64 on a GPU, 4 on the CPU
@@ -144,6 +146,7 @@ def pipeline_runs(
                 precision=precision,
                 detector=cfg.detector,
                 detector_model=cfg.detector_model,
+                detect_size=cfg.detect_size,
                 paced=True,
             )  # fmt: skip
         )
@@ -179,7 +182,9 @@ def streams(
     engine = load_engine(
         checkpoint, cfg.pipeline_backend, cfg.device, precision=precision, cache_dir=cache
     )
-    options = RunOptions(detector=cfg.detector, detector_model=cfg.detector_model)
+    options = RunOptions(
+        detector=cfg.detector, detector_model=cfg.detector_model, detect_size=cfg.detect_size
+    )
     cap = cfg.max_streams or (64 if gpu else 4)
     result = bench_streams(video, engine, options, max_streams=cap, budget_s=cfg.streams_budget_s)
     spec = engine.spec

@@ -71,6 +71,10 @@ def add_parser(subparsers) -> None:
     p.add_argument("--detector", default="yunet", choices=("yunet", "haar"))
     p.add_argument("--detector-model", metavar="PATH", help="YuNet .onnx file")
     p.add_argument(
+        "--detect-size", type=int, default=None, metavar="PX",
+        help="YuNet searches larger frames at this longer side (default: 480)",
+    )  # fmt: skip
+    p.add_argument(
         "--streams-budget", type=float, default=300.0, metavar="S",
         help="time limit of the streams search (default: 300 s)",
     )  # fmt: skip
@@ -97,7 +101,8 @@ def config_from(args: argparse.Namespace):
         batch_sizes=tuple(args.batch_sizes or defaults.batch_sizes), steps=args.steps,
         warmup=args.warmup, device=args.device, video=args.video, face_image=args.face_image,
         seconds=args.seconds, repeats=args.repeats, detector=args.detector,
-        detector_model=args.detector_model, pipeline_backend=args.pipeline_backend,
+        detector_model=args.detector_model, detect_size=args.detect_size or BenchConfig.detect_size,
+        pipeline_backend=args.pipeline_backend,
         pipeline_precision=args.pipeline_precision, max_streams=args.streams or None,
         streams_budget_s=args.streams_budget,
     )  # fmt: skip

@@ -23,6 +23,7 @@ import cv2
 import numpy as np
 
 from avaffect.errors import AvaffectError
+from avaffect.realtime.detectors import DEFAULT_DETECT_SIZE
 from avaffect.realtime.file_audio import import_av
 
 log = logging.getLogger("avaffect.realtime")
@@ -79,6 +80,7 @@ def bench_pipeline(
     precision: str = "fp32",
     detector: str = "yunet",
     detector_model: str | os.PathLike | None = None,
+    detect_size: int = DEFAULT_DETECT_SIZE,
     paced: bool = True,
     audio: bool = True,
     draw: bool = True,
@@ -96,7 +98,7 @@ def bench_pipeline(
         source=str(video), checkpoint=str(checkpoint), backend=backend, device=device,
         precision=precision, audio=audio, detector=detector,
         detector_model=None if detector_model is None else str(detector_model),
-        video_mode="paced" if paced else "lossless",
+        detect_size=detect_size, video_mode="paced" if paced else "lossless",
     )  # fmt: skip
     pipeline = build_pipeline(options)
     size = (pipeline.video.width, pipeline.video.height)
@@ -138,6 +140,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--precision", default="fp32", choices=("fp32", "fp16", "bf16"))
     p.add_argument("--detector", default="yunet", choices=("yunet", "haar"))
     p.add_argument("--detector-model")
+    p.add_argument("--detect-size", type=int, default=DEFAULT_DETECT_SIZE, help="YuNet search size")
     p.add_argument(
         "--seconds", type=float, default=10.0, help="length of a made video (default 10)"
     )
@@ -161,7 +164,8 @@ def main(argv: list[str] | None = None) -> int:
             )
             summary = bench_pipeline(
                 video, args.checkpoint, args.backend, device=args.device, precision=args.precision,
-                detector=args.detector, detector_model=args.detector_model, paced=not args.lossless,
+                detector=args.detector, detector_model=args.detector_model,
+                detect_size=args.detect_size, paced=not args.lossless,
                 audio=not args.no_audio,
             )  # fmt: skip
     except AvaffectError as err:

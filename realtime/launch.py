@@ -10,7 +10,7 @@ from pathlib import Path
 from avaffect.engines import Engine
 from avaffect.errors import AvaffectError
 from avaffect.realtime.audio_input import AudioInput
-from avaffect.realtime.detectors import create_detector
+from avaffect.realtime.detectors import DEFAULT_DETECT_SIZE, create_detector
 from avaffect.realtime.faces import FaceFinder
 from avaffect.realtime.file_audio import FileAudio, NoAudioTrack
 from avaffect.realtime.mic_source import MicSource
@@ -35,6 +35,7 @@ class RunOptions:
     mic_backend: str = "sounddevice"
     detector: str = "yunet"
     detector_model: str | None = None
+    detect_size: int = DEFAULT_DETECT_SIZE  # YuNet searches larger frames at this longer side
     max_faces: int = 8
     video_mode: str | None = None  # files: "paced" (as if live) or "lossless" (every frame)
 
@@ -100,7 +101,9 @@ def build_pipeline(
     video = VideoSource.open(options.source, mode=options.video_mode or default_mode)
     try:
         engine = engine or load_engine_for(options)
-        detector = create_detector(options.detector, options.detector_model)
+        detector = create_detector(
+            options.detector, options.detector_model, detect_size=options.detect_size
+        )
         max_faces = min(options.max_faces, engine.spec.max_faces or options.max_faces)
         finder = FaceFinder(detector, engine.spec.face, max_faces=max_faces)
         audio = open_audio(options, engine)
