@@ -86,7 +86,7 @@ def format_summary(summary: dict) -> str:
     lines = [
         f"frames {summary['frames']}  faces {summary['face_rows']} rows / {summary['tracks']} tracks  "
         f"dropped {summary.get('dropped_frames', 0)} frames, {summary.get('dropped_results', 0)} results",
-        f"fps {summary['fps']}  latency capture->overlay mean {lat.get('mean', '-')} ms, p95 {lat.get('p95', '-')} ms"
+        f"fps {summary['fps'] if summary['fps'] is not None else '- (too few frames to time)'}  latency capture->overlay mean {lat.get('mean', '-')} ms, p95 {lat.get('p95', '-')} ms"
         + (f"  A/V skew mean {skew['mean']} ms, max {skew['max']} ms" if skew else "  (no audio)"),
         "stages (median/p95 ms): "
         + ", ".join(f"{k} {v['median']}/{v['p95']}" for k, v in summary["stages_ms"].items() if v),

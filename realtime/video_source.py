@@ -59,6 +59,20 @@ def source_kind(source: str | int) -> str:
     return "file"
 
 
+def _quietly_open(target: str | int) -> cv2.VideoCapture:
+    """cv2.VideoCapture without OpenCV's own log lines ("Camera index out of range"...): a
+    failure is reported once, by us, as one line that names the fix."""
+    logging_api = getattr(cv2, "utils", None) and getattr(cv2.utils, "logging", None)
+    if logging_api is None:
+        return cv2.VideoCapture(target)
+    level = logging_api.getLogLevel()
+    logging_api.setLogLevel(logging_api.LOG_LEVEL_SILENT)
+    try:
+        return cv2.VideoCapture(target)
+    finally:
+        logging_api.setLogLevel(level)
+
+
 def open_capture(source: str | int) -> tuple[cv2.VideoCapture, str]:
     """Open a camera index, a file or a URL with OpenCV; one clear line when it fails."""
     kind = source_kind(source)
@@ -66,7 +80,7 @@ def open_capture(source: str | int) -> tuple[cv2.VideoCapture, str]:
         raise AvaffectError(
             f"{source}: no such video file; pass an existing file, a camera index or a URL"
         )
-    capture = cv2.VideoCapture(int(source) if kind == "camera" else str(source))
+    capture = _quietly_open(int(source) if kind == "camera" else str(source))
     if not capture.isOpened():
         capture.release()
         if kind == "camera":
