@@ -16,12 +16,12 @@ import importlib.metadata
 import json
 import os
 import sys
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from avaffect import __version__ as avaffect_version
 from avaffect.audio import SpectrogramConfig
+from avaffect.checkpoint import write_atomic
 from avaffect.engines.base import EngineSpec
 from avaffect.errors import AvaffectError
 from avaffect.face import FaceSpec
@@ -153,13 +153,8 @@ def write_manifest(manifest: Manifest, engine_file: str | os.PathLike) -> Path:
     manifest.created = manifest.created or _dt.datetime.now(_dt.timezone.utc).isoformat(
         timespec="seconds"
     )
-    path = manifest_path(engine_file)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    with os.fdopen(fd, "w") as handle:
-        json.dump(manifest.to_dict(), handle, indent=2)
-        handle.write("\n")
-    os.replace(tmp, path)
-    return path
+    text = json.dumps(manifest.to_dict(), indent=2) + "\n"
+    return write_atomic(manifest_path(engine_file), text.encode())
 
 
 def read_manifest(engine_file: str | os.PathLike) -> Manifest:

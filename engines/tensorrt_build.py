@@ -17,12 +17,11 @@
 from __future__ import annotations
 
 import logging
-import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from avaffect.checkpoint import write_atomic
 from avaffect.engines.cache import cache_root, cached_path, ensure_built
 from avaffect.engines.graph import BATCH
 from avaffect.engines.manifest import (
@@ -169,7 +168,7 @@ def build_plan(
             "try a larger workspace or --precision fp32"
         )
     _save_timing_cache(cache, timing_cache)
-    _write_atomic(plan_path, bytes(serialized))
+    write_atomic(plan_path, bytes(serialized))
     notes = {
         "onnx_sha256": onnx_manifest.file_sha256,
         "onnx_precision": onnx_manifest.precision,
@@ -239,15 +238,7 @@ def _load_timing_cache(config, path: Path | None):
 
 def _save_timing_cache(cache, path: Path | None) -> None:
     if path is not None:
-        _write_atomic(path, bytes(cache.serialize()))
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(data)
-    os.replace(tmp, path)
+        write_atomic(path, bytes(cache.serialize()))
 
 
 def _sha256(path: Path) -> str:
