@@ -5,9 +5,10 @@ Every dataset's ``[i]`` is a dict of numpy arrays: ``"face"`` float32 [3, S, S] 
 ``audio=SpectrogramConfig(...)``, and always ``"va"`` [2] (-5 missing), ``"au"`` [8] (-1
 missing), ``"expr"`` int64 (-1 missing), in avaffect.labels' order (see :mod:`.base`).
 
-Loaders: Aff-Wild2 frames and sequences (:mod:`.affwild2`), FER2013, AffectNet, RAF-DB, an
-expression image folder, and :func:`write_synthetic_affwild2` for a small database in the
-Aff-Wild2 layout. :func:`open_dataset` opens any of them by name.
+Loaders: Aff-Wild2 frames and sequences (:mod:`.affwild2`), FER2013 and its pseudo-video
+(:mod:`.pseudo_video`), AffectNet, RAF-DB, an expression image folder, and
+:func:`write_synthetic_affwild2` for a small database in the Aff-Wild2 layout.
+:func:`open_dataset` opens any of them by name.
 
 Names are imported on first use, so importing this package stays cheap.
 """
@@ -23,6 +24,7 @@ _EXPORTS = {
     "AffWild2Frames": "affwild2",
     "AffWild2Sequences": "affwild2",
     "FER2013": "fer2013",
+    "FER2013PseudoVideo": "pseudo_video",
     "AffectNet": "affectnet",
     "RAFDB": "rafdb",
     "ImageFolder": "imagefolder",

@@ -8,6 +8,10 @@ Layouts read:
 FER2013 labels 0=Angry 1=Disgust 2=Fear 3=Happy 4=Sad 5=Surprise 6=Neutral are mapped onto
 avaffect's order. A split is chosen by its Usage string (Training, PublicTest, PrivateTest;
 aliases train, val/validation/publictest, test/privatetest).
+
+``priors=True`` also labels AUs and valence/arousal, derived from each expression through the
+published tables of :mod:`avaffect.train.priors` (soft targets for the default models' AU and
+VA heads; recipes set their loss weights low so that they cannot dominate the expression loss).
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import numpy as np
 
 from avaffect.errors import AvaffectError
 from avaffect.face import FaceSpec, crops_to_input
+from avaffect.train.priors import au_prior, va_prior
 
 from .base import GREY_FACE, AffectDataset, Augment, class_counts, make_sample, normalize_split
 
@@ -101,7 +106,8 @@ def read_fer2013_npz(path: Path, usage: str) -> tuple[np.ndarray, np.ndarray, di
 
 
 class FER2013(AffectDataset):
-    """FER2013 faces (expression only): ``FER2013("fer2013.csv", "train")[0]["expr"]``."""
+    """FER2013 faces: ``FER2013("fer2013.csv", "train")[0]["expr"]``; expression only, unless
+    ``priors=True`` adds the prior-derived ``"au"`` and ``"va"`` targets."""
 
     name = "fer2013"
     tasks = ("expr",)
@@ -112,6 +118,7 @@ class FER2013(AffectDataset):
         split: str = "train",
         face: FaceSpec = GREY_FACE,
         augment: Augment | None = None,
+        priors: bool = False,
     ):
         super().__init__(face, None, augment)
         source = find_fer2013_file(Path(path).expanduser())
@@ -126,6 +133,8 @@ class FER2013(AffectDataset):
                 f"{source}: emotion labels must be 0..6, found {fer_labels.min()}..{fer_labels.max()}"
             )
         self.labels = FER_TO_OURS[fer_labels]
+        self.priors = bool(priors)
+        self.tasks = ("va", "au", "expr") if self.priors else ("expr",)
         self.source, self.usage = source, usage
         self.stats = {"samples": len(self.labels), **class_counts(self.labels)}
 
@@ -133,8 +142,11 @@ class FER2013(AffectDataset):
         return len(self.labels)
 
     def __getitem__(self, i: int) -> dict[str, np.ndarray]:
-        face = crops_to_input(self.images[i][None], self.face_spec)[0]
-        return make_sample(self._augmented(face), expr=self.labels[i])
+        face = self._augmented(crops_to_input(self.images[i][None], self.face_spec)[0])
+        expr = self.labels[i]
+        if not self.priors:
+            return make_sample(face, expr=expr)
+        return make_sample(face, va=va_prior(expr), au=au_prior(expr), expr=expr)
 
     def expression_targets(self) -> np.ndarray:
         return self.labels.copy()

@@ -2,8 +2,9 @@
 
 ``open_dataset("affwild2", "/data/Aff-Wild2", "train", sequence=True, audio=SpectrogramConfig())``.
 Extra keyword arguments go to the loader (e.g. ``tasks=("expr",)``, ``seq_len=90``,
-``skip_corrupt=True``, ``augment=...``). Only Aff-Wild2 has video: sequences and audio
-with a still-image database are errors, not silently ignored options.
+``skip_corrupt=True``, ``augment=...``). Only Aff-Wild2 has video (and
+``fer2013_video`` pseudo-video made from FER2013 stills): sequences and audio with a still-image
+database are errors, not silently ignored options.
 """
 
 from __future__ import annotations
@@ -19,13 +20,15 @@ from avaffect.face import FaceSpec
 
 from .base import AffectDataset
 
-# name -> (module, frame dataset class, sequence dataset class or None); imported when used
-LOADERS: dict[str, tuple[str, str, str | None]] = {
+# name -> (module, frame dataset class or None, sequence dataset class or None); imported when used
+LOADERS: dict[str, tuple[str, str | None, str | None]] = {
     "affwild2": ("affwild2", "AffWild2Frames", "AffWild2Sequences"),
     "fer2013": ("fer2013", "FER2013", None),
     "affectnet": ("affectnet", "AffectNet", None),
     "rafdb": ("rafdb", "RAFDB", None),
     "imagefolder": ("imagefolder", "ImageFolder", None),
+    # FER2013 stills moved along smooth trajectories, for the recurrent default model
+    "fer2013_video": ("pseudo_video", None, "FER2013PseudoVideo"),
 }
 
 
@@ -40,7 +43,13 @@ def loader_class(name: str, sequence: bool = False) -> type[AffectDataset]:
     module, frames, sequences = LOADERS[name]
     if sequence and sequences is None:
         raise AvaffectError(
-            f"{name} has still images only; sequence (recurrent) models need affwild2"
+            f"{name} has still images only; sequence (recurrent) models need affwild2 "
+            "or fer2013_video"
+        )
+    if not sequence and frames is None:
+        raise AvaffectError(
+            f"{name} is sequences only, for recurrent models; frame models train on the still "
+            "database it is made from (fer2013)"
         )
     return getattr(import_module(f"{__package__}.{module}"), sequences if sequence else frames)
 
