@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import importlib.resources
 import math
+import os
 import types
 import typing
 from dataclasses import dataclass, field
@@ -94,6 +95,15 @@ class AugmentSection:
     contrast: float = 0.1  # scale about the mean by a factor in [1 - c, 1 + c]
 
 
+def default_num_workers() -> int:
+    """Data-loading processes: one per core beyond the two the training step uses, at most 4.
+
+    On a 2-core machine extra workers only contend with the step's own threads (and PyTorch
+    warns about it); decoding FER2013 or cropped Aff-Wild2 frames is cheap next to the step.
+    """
+    return max(0, min(4, (os.cpu_count() or 1) - 2))
+
+
 @dataclass
 class TrainConfig:
     """One training run. ``steps`` counts optimiser steps; when 0, ``epochs`` decides."""
@@ -113,7 +123,7 @@ class TrainConfig:
     checkpoint_every: int = 1000  # optimiser steps between writes of last.safetensors
     select_metric: str = "auto"  # validation metric that picks best.safetensors
     seed: int = 0
-    num_workers: int = 4
+    num_workers: int = field(default_factory=default_num_workers)
     amp: bool = True  # mixed precision; only ever used on CUDA
     deterministic: bool = False  # also force deterministic kernels (slower on CUDA)
     device: str = "auto"
