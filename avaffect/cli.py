@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import logging
 import os
 import sys
 
@@ -26,6 +27,16 @@ COMMANDS: dict[str, str] = {
     "serve": "avaffect.demo.cli:add_serve_parser",
     "bench": "avaffect.demo.bench_cli:add_parser",
 }
+
+
+def setup_logging(quiet: bool = False) -> None:
+    """Progress lines of every command: ``avaffect: ...`` on stderr; ``quiet`` keeps warnings only."""
+    logger = logging.getLogger("avaffect")
+    if not logger.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("avaffect: %(message)s"))
+        logger.addHandler(handler)
+    logger.setLevel(logging.WARNING if quiet else logging.INFO)
 
 
 def build_parser() -> argparse.ArgumentParser:

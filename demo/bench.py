@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from avaffect.demo.bench_report import describe_machine
-from avaffect.engines.bench import DEFAULT_BACKENDS, bench_engines
+from avaffect.engines.bench import DEFAULT_BACKENDS, bench_engines, untrained_checkpoint
 from avaffect.errors import AvaffectError
 from avaffect.realtime.detectors import DEFAULT_DETECT_SIZE
 from avaffect.shipped import resolve_checkpoint
@@ -199,19 +199,7 @@ def _checkpoint(cfg: BenchConfig, tmp: Path, gpu: bool) -> tuple[Path, str, bool
         path = resolve_checkpoint(cfg.checkpoint)
         return path, read_config(path).model, False
     model = cfg.model or (GPU_MODEL if gpu else CPU_MODEL)
-    return _untrained(model, cfg.width, tmp), model, True
-
-
-def _untrained(model: str, width: float | None, tmp: Path) -> Path:
-    """An untrained checkpoint with fixed weights (seed 0), so that its exports are the same
-    file every run instead of a new one each time."""
-    import torch
-
-    from avaffect.engines.bench import _untrained_checkpoint
-
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(0)
-        return _untrained_checkpoint(model, str(tmp), width)
+    return untrained_checkpoint(model, str(tmp), cfg.width), model, True
 
 
 def _video(cfg: BenchConfig, tmp: Path) -> tuple[Path | None, str]:

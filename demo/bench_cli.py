@@ -109,11 +109,11 @@ def config_from(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
+    from avaffect.cli import setup_logging
     from avaffect.demo.bench import run_benchmark
     from avaffect.demo.bench_report import format_report
-    from avaffect.realtime.cli import _setup_logging  # the same log format as `avaffect live`
 
-    _setup_logging(args.quiet)
+    setup_logging(args.quiet)
     result = run_benchmark(config_from(args))
     if args.json is None:
         print(format_report(result))

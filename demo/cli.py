@@ -77,11 +77,11 @@ def add_serve_parser(subparsers) -> None:
 
 
 def run_serve(args: argparse.Namespace) -> int:
+    from avaffect.cli import setup_logging
     from avaffect.demo.options import ServeOptions
-    from avaffect.realtime.cli import _setup_logging  # the same log format as `avaffect live`
     from avaffect.realtime.launch import load_engine_for
 
-    _setup_logging(args.quiet)
+    setup_logging(args.quiet)
     options = ServeOptions(
         host=args.host, port=args.port, share=args.share, checkpoint=args.checkpoint,
         backend=args.backend, device=args.device, precision=args.precision,

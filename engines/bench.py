@@ -161,17 +161,21 @@ def format_table(result: dict) -> str:
     return "\n".join(lines)
 
 
-def _untrained_checkpoint(model: str, folder: str, width: float | None) -> Path:
+def untrained_checkpoint(model: str, folder: str, width: float | None) -> Path:
+    """An untrained checkpoint of ``model`` in ``folder`` (timing needs no trained weights),
+    with fixed weights (seed 0) so that its exports are the same file every run and the
+    engine cache is reused instead of filled anew."""
+    import torch
+
     from avaffect.checkpoint import CheckpointConfig, save_checkpoint
     from avaffect.train.models import create_model
 
     kwargs = {} if width is None else {"width": width}
     path = Path(folder) / f"{model}.safetensors"
-    save_checkpoint(
-        path,
-        create_model(model, **kwargs).state_dict(),
-        CheckpointConfig(model=model, model_kwargs=kwargs),
-    )
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        weights = create_model(model, **kwargs).state_dict()
+    save_checkpoint(path, weights, CheckpointConfig(model=model, model_kwargs=kwargs))
     return path
 
 
@@ -208,7 +212,7 @@ def main(argv: list[str] | None = None) -> int:
         if (args.checkpoint is None) == (args.model is None):
             raise AvaffectError("pass a CHECKPOINT or --model NAME (one of them)")
         with tempfile.TemporaryDirectory() as tmp:
-            checkpoint = args.checkpoint or _untrained_checkpoint(args.model, tmp, args.width)
+            checkpoint = args.checkpoint or untrained_checkpoint(args.model, tmp, args.width)
             result = bench_engines(
                 checkpoint,
                 args.backends,

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from pathlib import Path
+
+from avaffect.cli import setup_logging
 
 LIVE_EPILOG = """\
 examples:
@@ -116,15 +117,6 @@ def add_analyze_parser(subparsers) -> None:
     p.set_defaults(func=run_analyze)
 
 
-def _setup_logging(quiet: bool) -> None:
-    logger = logging.getLogger("avaffect")
-    if not logger.handlers:
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("avaffect: %(message)s"))
-        logger.addHandler(handler)
-    logger.setLevel(logging.WARNING if quiet else logging.INFO)
-
-
 def _options(args: argparse.Namespace, source: str, video_mode: str):
     from avaffect.realtime.detectors import DEFAULT_DETECT_SIZE
     from avaffect.realtime.launch import RunOptions
@@ -170,7 +162,7 @@ def run_live(args: argparse.Namespace) -> int:
     from avaffect.realtime.overlay import Overlay
     from avaffect.realtime.session import run_session
 
-    _setup_logging(args.quiet)
+    setup_logging(args.quiet)
     options = _options(args, args.source, "paced")
     window = None if args.headless else LiveWindow()  # fail before the slow part
     pipeline = build_pipeline(options, default_mode="paced")
@@ -223,7 +215,7 @@ def run_analyze(args: argparse.Namespace) -> int:
     from avaffect.realtime.overlay import Overlay
     from avaffect.realtime.session import run_session
 
-    _setup_logging(args.quiet)
+    setup_logging(args.quiet)
     video = Path(args.video)
     out = Path(args.out) if args.out else video.with_name(f"{video.stem}_avaffect")
     options = _options(args, str(video), "lossless")
