@@ -8,25 +8,13 @@ import json
 import numpy as np
 import pytest
 import torch
+from paper import PAPER_MODELS
 from torch import nn
 
 from avaffect.checkpoint import CheckpointConfig, load_checkpoint, save_checkpoint
 from avaffect.errors import AvaffectError
 from avaffect.train.models import AffectModel, create_model, list_models, model_from_checkpoint
 
-PAPER_MODELS = (
-    "st_vgg",
-    "st_sphereface",
-    "st_inception_resnet",
-    "mt_vgg",
-    "mt_sphereface",
-    "mt_inception_resnet",
-    "mt_vgg_rnn",
-    "mt_vgg_rnn_audio",
-    "av_mt_vgg_rnn",
-    "mt_arcres",
-    "mt_arcvgg",
-)
 ALL_NAMES = [entry.name for entry in list_models()]
 TINY_SPECTROGRAM = [1, 40, 12]
 OUTPUT_SIZES = {"va": 2, "au": 8, "expr": 7}

@@ -4,21 +4,9 @@ from __future__ import annotations
 
 import json
 
-from avaffect.cli import main
+from paper import PAPER_MODELS
 
-PAPER_MODELS = (
-    "st_vgg",
-    "st_sphereface",
-    "st_inception_resnet",
-    "mt_vgg",
-    "mt_sphereface",
-    "mt_inception_resnet",
-    "mt_vgg_rnn",
-    "mt_vgg_rnn_audio",
-    "av_mt_vgg_rnn",
-    "mt_arcres",
-    "mt_arcvgg",
-)
+from avaffect.cli import main
 
 
 def test_models_table_lists_every_paper_model_and_its_lite_variant(capsys):
