@@ -10,17 +10,18 @@ import torch and ONNX: ``avaffect --help`` stays instant.
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING
 
+from avaffect.lazy import lazy_exports
+
 _EXPORTS = {
-    "BACKENDS": "avaffect.engines.loader",
-    "Engine": "avaffect.engines.base",
-    "EngineSpec": "avaffect.engines.base",
-    "Outputs": "avaffect.engines.base",
-    "State": "avaffect.engines.base",
-    "export_onnx": "avaffect.engines.onnx_export",
-    "load_engine": "avaffect.engines.loader",
+    "BACKENDS": "loader",
+    "Engine": "base",
+    "EngineSpec": "base",
+    "Outputs": "base",
+    "State": "base",
+    "export_onnx": "onnx_export",
+    "load_engine": "loader",
 }
 __all__ = ["BACKENDS", "Engine", "EngineSpec", "Outputs", "State", "export_onnx", "load_engine"]
 
@@ -29,10 +30,4 @@ if TYPE_CHECKING:
     from avaffect.engines.loader import BACKENDS, load_engine
     from avaffect.engines.onnx_export import export_onnx
 
-
-def __getattr__(name: str):
-    if name not in _EXPORTS:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(_EXPORTS[name]), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_exports(__name__, _EXPORTS)

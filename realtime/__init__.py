@@ -7,7 +7,7 @@ package's cli module) does not pay for OpenCV.
 
 from __future__ import annotations
 
-import importlib
+from avaffect.lazy import lazy_exports
 
 _EXPORTS = {
     "Pipeline": "pipeline",
@@ -36,8 +36,4 @@ _EXPORTS = {
 
 __all__ = sorted(_EXPORTS)
 
-
-def __getattr__(name: str):
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'avaffect.realtime' has no attribute {name!r}")
-    return getattr(importlib.import_module(f"avaffect.realtime.{_EXPORTS[name]}"), name)
+__getattr__ = lazy_exports(__name__, _EXPORTS)

@@ -15,7 +15,7 @@ Names are imported on first use, so importing this package stays cheap.
 
 from __future__ import annotations
 
-from importlib import import_module
+from avaffect.lazy import lazy_exports
 
 _EXPORTS = {
     "open_dataset": "registry",
@@ -33,8 +33,4 @@ _EXPORTS = {
 
 __all__ = list(_EXPORTS)
 
-
-def __getattr__(name: str):
-    if name not in _EXPORTS:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(import_module(f"{__name__}.{_EXPORTS[name]}"), name)
+__getattr__ = lazy_exports(__name__, _EXPORTS)

@@ -9,15 +9,16 @@ to build the command line does not import torch: ``avaffect --help`` stays insta
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING
 
+from avaffect.lazy import lazy_exports
+
 _EXPORTS = {
-    "AffectModel": ".base",
-    "create_model": ".registry",
-    "list_models": ".registry",
-    "model_from_checkpoint": ".registry",
-    "register_model": ".registry",
+    "AffectModel": "base",
+    "create_model": "registry",
+    "list_models": "registry",
+    "model_from_checkpoint": "registry",
+    "register_model": "registry",
 }
 __all__ = ["AffectModel", "create_model", "list_models", "model_from_checkpoint", "register_model"]
 
@@ -25,10 +26,4 @@ if TYPE_CHECKING:
     from .base import AffectModel
     from .registry import create_model, list_models, model_from_checkpoint, register_model
 
-
-def __getattr__(name: str):
-    if name not in _EXPORTS:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(_EXPORTS[name], __name__), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_exports(__name__, _EXPORTS)
