@@ -218,6 +218,21 @@ def test_load_frame_weights_copies_the_mt_vgg_trunk():
     torch.testing.assert_close(rnn.gru.weight_ih_l0, gru_before)
 
 
+def test_batch_norm_vgg_initialises_its_recurrent_model_and_folds_nothing_away():
+    """VGG16-BN (the shipped defaults): the MT-VGG-RNN built alike takes the trunk, BN included."""
+    mt_vgg = tiny("mt_vgg", batch_norm=True, face_size=48)
+    mt_vgg.train()
+    mt_vgg(torch.randn(6, 3, 48, 48))  # BN running statistics move away from their defaults
+    rnn = tiny("mt_vgg_rnn", batch_norm=True, face_size=48)
+    assert any(isinstance(m, nn.BatchNorm2d) for m in rnn.frame.modules())
+    rnn.load_frame_weights(mt_vgg.state_dict())
+    mt_vgg.eval(), rnn.eval()
+    face = torch.randn(2, 3, 48, 48)
+    torch.testing.assert_close(rnn.frame(face), mt_vgg.trunk(face))
+    with pytest.raises(AvaffectError, match="lack"):
+        tiny("mt_vgg_rnn", face_size=48).load_frame_weights(mt_vgg.state_dict())
+
+
 def test_load_frame_weights_of_another_width_is_refused_untouched():
     rnn = tiny("mt_vgg_rnn")
     before = {k: v.clone() for k, v in rnn.state_dict().items()}

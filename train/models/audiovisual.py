@@ -60,12 +60,13 @@ class AVMTVGGRNN(RecurrentModel):
         width: float,
         audio_width: float,
         dropout: float,
+        batch_norm: bool = False,
     ) -> None:
         super().__init__()
         self.tasks = TASKS
         self.face_shape = tuple(face_shape)
         self.spectrogram_shape = tuple(spectrogram_shape)
-        self.face_stream = RecurrentStream(VGGTrunk(face_shape, width))
+        self.face_stream = RecurrentStream(VGGTrunk(face_shape, width, batch_norm=batch_norm))
         self.audio_stream = RecurrentStream(
             VGGTrunk(spectrogram_shape, audio_width, pool_to=SPECTROGRAM_POOL)
         )
@@ -123,8 +124,10 @@ def av_mt_vgg_rnn(
     in_channels: int = 3,
     spectrogram_shape: list[int] | None = None,
     audio_width: float | None = None,
+    batch_norm: bool = False,
 ) -> AVMTVGGRNN:
-    """``audio_width`` (default: ``width``) is the spectrogram stream's width multiplier."""
+    """``audio_width`` (default: ``width``) is the spectrogram stream's width multiplier;
+    ``batch_norm`` (face stream) must match the MT-VGG-RNN that initialises it."""
     spec = SpectrogramConfig().shape if spectrogram_shape is None else spectrogram_shape
     face = face_input_shape(face_size, in_channels)
     return AVMTVGGRNN(
@@ -133,4 +136,5 @@ def av_mt_vgg_rnn(
         width,
         width if audio_width is None else audio_width,
         dropout,
+        batch_norm,
     )

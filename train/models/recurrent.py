@@ -71,7 +71,12 @@ class MTVGGRNN(RecurrentModel):
     hidden_units = GRU_UNITS
 
     def __init__(
-        self, modality: str, input_shape: tuple[int, int, int], width: float, dropout: float
+        self,
+        modality: str,
+        input_shape: tuple[int, int, int],
+        width: float,
+        dropout: float,
+        batch_norm: bool = False,
     ) -> None:
         super().__init__()
         self.tasks = TASKS
@@ -81,7 +86,10 @@ class MTVGGRNN(RecurrentModel):
         self.face_shape = None if self.uses_audio else tuple(input_shape)
         self.spectrogram_shape = tuple(input_shape) if self.uses_audio else None
         self.frame = VGGTrunk(
-            input_shape, width, pool_to=SPECTROGRAM_POOL if self.uses_audio else None
+            input_shape,
+            width,
+            pool_to=SPECTROGRAM_POOL if self.uses_audio else None,
+            batch_norm=batch_norm,
         )
         self.gru = nn.GRU(self.frame.out_features, GRU_UNITS, GRU_LAYERS, batch_first=True)
         self.dropout = nn.Dropout(check_dropout(dropout))
@@ -144,9 +152,15 @@ def copy_weights(
     paper_row="MT-VGG-RNN",
 )
 def mt_vgg_rnn(
-    width: float = 1.0, dropout: float = 0.4, face_size: int = 96, in_channels: int = 3
+    width: float = 1.0,
+    dropout: float = 0.4,
+    face_size: int = 96,
+    in_channels: int = 3,
+    batch_norm: bool = False,
 ) -> MTVGGRNN:
-    return MTVGGRNN("face", face_input_shape(face_size, in_channels), width, dropout)
+    """``batch_norm`` must match the MT-VGG whose weights initialise the CNN."""
+    shape = face_input_shape(face_size, in_channels)
+    return MTVGGRNN("face", shape, width, dropout, batch_norm)
 
 
 # A full-band 1 s spectrogram (728 x 44) is 3.5 times a 96x96 face: the lite audio stream

@@ -55,6 +55,10 @@ class VGGTrunk(nn.Module):
     ``input_shape`` is the per-frame input [C, H, W]. With ``pool_to`` (the spectrogram stream,
     whose size follows the audio config) conv5 is average-pooled to at most that size first,
     which bounds fc1; without it (the 96x96 face) conv5 is flattened as in VGG-FACE.
+
+    ``batch_norm`` puts BN after every conv (VGG16-BN). VGG-FACE has none and starts from its
+    pretrained weights; from scratch on a CPU budget (the shipped defaults) BN converges in a
+    fraction of the epochs, and at inference it folds into the conv (ONNX/TensorRT do so).
     """
 
     def __init__(
@@ -62,6 +66,7 @@ class VGGTrunk(nn.Module):
         input_shape: tuple[int, int, int],
         width: float = 1.0,
         pool_to: tuple[int, int] | None = None,
+        batch_norm: bool = False,
     ) -> None:
         super().__init__()
         width = check_width(width)
@@ -70,7 +75,10 @@ class VGGTrunk(nn.Module):
         for stage_channels, convs in VGG16_STAGES:
             for _ in range(convs):
                 out = scaled(stage_channels, width)
-                layers += [nn.Conv2d(channels, out, 3, padding=1), nn.ReLU(inplace=True)]
+                layers.append(nn.Conv2d(channels, out, 3, padding=1, bias=not batch_norm))
+                if batch_norm:
+                    layers.append(nn.BatchNorm2d(out))
+                layers.append(nn.ReLU(inplace=True))
                 channels = out
             # ceil mode: a short spectrogram axis shrinks to 1, never to 0
             layers.append(nn.MaxPool2d(2, 2, ceil_mode=True))
@@ -92,7 +100,8 @@ class VGGTrunk(nn.Module):
         for module in self.modules():
             if isinstance(module, nn.Conv2d):
                 nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
-                nn.init.zeros_(module.bias)
+                if module.bias is not None:
+                    nn.init.zeros_(module.bias)
             elif isinstance(module, nn.Linear):
                 nn.init.normal_(module.weight, 0.0, 0.01)
                 nn.init.zeros_(module.bias)
@@ -117,10 +126,11 @@ def st_vgg(
     dropout: float = 0.4,
     face_size: int = 96,
     in_channels: int = 3,
+    batch_norm: bool = False,
 ) -> FrameModel:
     tasks = check_task(task)
     shape = face_input_shape(face_size, in_channels)
-    return FrameModel(VGGTrunk(shape, width), tasks, dropout, shape)
+    return FrameModel(VGGTrunk(shape, width, batch_norm=batch_norm), tasks, dropout, shape)
 
 
 @register_model("mt_vgg_lite", "MT-VGG at width 0.25 for real time on a CPU", width=0.25)
@@ -130,7 +140,13 @@ def st_vgg(
     paper_row="MT-VGG",
 )
 def mt_vgg(
-    width: float = 1.0, dropout: float = 0.4, face_size: int = 96, in_channels: int = 3
+    width: float = 1.0,
+    dropout: float = 0.4,
+    face_size: int = 96,
+    in_channels: int = 3,
+    batch_norm: bool = False,
 ) -> FrameModel:
+    """``batch_norm``: VGG16-BN instead of VGG-FACE's plain convs (see VGGTrunk)."""
     shape = face_input_shape(face_size, in_channels)
-    return FrameModel(VGGTrunk(shape, width), ("va", "au", "expr"), dropout, shape)
+    trunk = VGGTrunk(shape, width, batch_norm=batch_norm)
+    return FrameModel(trunk, ("va", "au", "expr"), dropout, shape)
