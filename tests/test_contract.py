@@ -89,6 +89,22 @@ def test_align_faces_moves_the_landmarks_onto_the_template():
         np.testing.assert_allclose(_centroid_near(brightness, point), point, atol=0.3)
 
 
+def test_a_checkpoint_face_template_decides_where_the_landmarks_land():
+    """FER2013-trained models see live faces framed as FER2013 framed its own (tighter, higher)."""
+    fer = FaceSpec(size=48, color="gray", template="fer2013")
+    landmarks = _apply(_similarity(np.deg2rad(-10), 2.5, (60.0, 40.0)), template(48, "fer2013"))
+    brightness = align_faces(_blob_image(landmarks, sigma=2.0), landmarks[None], fer)[0, 0] + 1.0
+    for point in template(48, "fer2013"):
+        np.testing.assert_allclose(_centroid_near(brightness, point), point, atol=0.4)
+    eyes_fer, eyes_arc = template(48, "fer2013")[:2], template(48)[:2]
+    assert np.ptp(eyes_fer[:, 0]) > 1.15 * np.ptp(eyes_arc[:, 0])  # FER2013's faces are larger
+    assert eyes_fer[:, 1].mean() < eyes_arc[:, 1].mean() - 3  # and sit higher in the crop
+    assert FaceSpec.from_dict(fer.to_dict()) == fer
+    assert FaceSpec.from_dict({"size": 96, "color": "rgb"}).template == "arcface"  # older files
+    with pytest.raises(AvaffectError, match="face template 'fer' is unknown"):
+        FaceSpec(template="fer")
+
+
 def test_align_faces_handles_several_faces_and_none():
     landmarks = np.stack(
         [_apply(_similarity(0.1 * i, 1.2, (40.0 * i, 30.0)), template(96)) for i in range(3)]
