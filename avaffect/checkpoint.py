@@ -194,3 +194,26 @@ def file_sha256(path: str | os.PathLike) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def pack_checkpoint(
+    source: str | os.PathLike, destination: str | os.PathLike, dtype: torch.dtype = torch.float16
+) -> Path:
+    """A copy of ``source`` whose floating-point tensors are stored as ``dtype`` (fp16 halves
+    the file, which is how the shipped defaults fit in git). Loading casts them back into the
+    model's fp32 parameters, so every consumer works unchanged; whether accuracy holds is for
+    the caller to measure on the packed file. Integer tensors (BN's batch counters) stay."""
+    ckpt = load_checkpoint(source)
+    limit = torch.finfo(dtype).max
+    packed = {}
+    for name, tensor in ckpt.state_dict.items():
+        if tensor.is_floating_point():
+            if tensor.abs().max().item() > limit if tensor.numel() else False:
+                raise AvaffectError(
+                    f"{source}: tensor {name!r} holds values beyond {dtype} range ({limit:g}); keep it fp32"
+                )
+            tensor = tensor.to(dtype)
+        packed[name] = tensor
+    config = ckpt.config
+    config.extra = {**config.extra, "packed": {"dtype": str(dtype).removeprefix("torch."), "source_sha256": file_sha256(source)}}
+    return save_checkpoint(destination, packed, config)

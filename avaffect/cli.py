@@ -20,6 +20,7 @@ COMMANDS: dict[str, str] = {
     "models": "avaffect.train.models.cli:add_parser",
     "train": "avaffect.train.cli:add_train_parser",
     "eval": "avaffect.train.cli:add_eval_parser",
+    "pack": "avaffect.train.pack:add_parser",
     "data": "avaffect.train.data.cli:add_parser",
     "export": "avaffect.engines.cli:add_export_parser",
     "live": "avaffect.realtime.cli:add_live_parser",
