@@ -71,3 +71,16 @@ def test_eval_mistakes_are_one_line_errors(checkpoint, capsys, change, message):
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1
+
+
+def test_a_streaming_model_is_scored_on_stills_as_one_frame_sequences(tmp_path, capsys):
+    """The live default is recurrent: on FER2013 it sees each still as its first frame."""
+    kwargs = {"width": 0.0625, "face_size": 40}
+    path = save_checkpoint(
+        tmp_path / "rnn.safetensors",
+        create_model("mt_vgg_rnn_lite", **kwargs).state_dict(),
+        CheckpointConfig(model="mt_vgg_rnn_lite", model_kwargs=kwargs, face=FaceSpec(size=40, color="gray")),
+    )
+    assert main(evaluate(path, "--limit", "50")) == 0
+    text = capsys.readouterr().out
+    assert "50 samples, 50 frames" in text and "one-frame sequence from a zero GRU state" in text

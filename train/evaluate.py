@@ -18,6 +18,7 @@ from avaffect.labels import EXPRESSIONS, NUM_EXPRESSIONS
 from avaffect.shipped import resolve_checkpoint
 from avaffect.train.batches import forward_batch, targets_of, to_device
 from avaffect.train.data import open_dataset
+from avaffect.train.data.registry import has_sequences
 from avaffect.train.distributed import DistContext, all_gather, pick_device
 from avaffect.train.metrics import confusion_matrix, evaluate_outputs, f1_per_class
 from avaffect.train.models import model_from_checkpoint
@@ -35,6 +36,23 @@ def spread_subset(dataset: Dataset, limit: int) -> Dataset:
     if limit <= 0 or limit >= len(dataset):
         return dataset
     return Subset(dataset, np.linspace(0, len(dataset) - 1, limit).round().astype(np.int64).tolist())
+
+
+class StillsAsSequences(Dataset):
+    """A still-image database for a recurrent model: each image a one-frame sequence from a
+    zero state, which is the first frame a face gets live. It scores a streaming model on the
+    very stills a frame model is scored on (FER2013 PublicTest, say)."""
+
+    sequence = True
+
+    def __init__(self, stills: Dataset) -> None:
+        self.stills = stills
+
+    def __len__(self) -> int:
+        return len(self.stills)
+
+    def __getitem__(self, index: int) -> dict[str, np.ndarray]:
+        return {key: np.asarray(value)[None] for key, value in self.stills[index].items()}
 
 
 @torch.no_grad()
@@ -138,10 +156,13 @@ def evaluate_checkpoint(
     ckpt_path = resolve_checkpoint(checkpoint)
     model, ckpt = model_from_checkpoint(ckpt_path)
     cfg = ckpt.config
-    kwargs: dict = {"sequence": model.recurrent, "face": cfg.face, "audio": cfg.audio if model.uses_audio else None}
-    if model.recurrent:
+    stills = model.recurrent and not has_sequences(dataset)
+    sequence = model.recurrent and not stills
+    kwargs: dict = {"sequence": sequence, "face": cfg.face, "audio": cfg.audio if model.uses_audio else None}
+    if sequence:
         kwargs["seq_len"] = int(cfg.training.get("sequence_length") or 90)
-    data = spread_subset(open_dataset(dataset, path, split, **kwargs), limit)
+    opened = open_dataset(dataset, path, split, **kwargs)
+    data = spread_subset(StillsAsSequences(opened) if stills else opened, limit)
     torch_device = pick_device(device)
     outputs, targets = predict(
         model.to(torch_device), data, device=torch_device, batch_size=batch_size, num_workers=num_workers,
@@ -154,6 +175,7 @@ def evaluate_checkpoint(
         "dataset": dataset,
         "split": split,
         "samples": len(data),
+        "note": "each still a one-frame sequence from a zero GRU state" if stills else "",
         "frames": int(len(next(iter(targets.values())))) if targets else 0,
         "headline": {m: metrics[m] for m in headline_measures(dataset, model.tasks) if m in metrics},
         "metrics": metrics,

@@ -36,6 +36,11 @@ def dataset_names() -> list[str]:
     return list(LOADERS)
 
 
+def has_sequences(name: str) -> bool:
+    """Whether ``name`` has a sequence loader (for recurrent models); unknown names: False."""
+    return LOADERS.get(str(name).lower(), ("", None, None))[2] is not None
+
+
 def loader_class(name: str, sequence: bool = False) -> type[AffectDataset]:
     """The dataset class for ``name``; sequences exist for video databases only."""
     if name not in LOADERS:
