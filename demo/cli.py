@@ -8,9 +8,9 @@ import logging
 
 SERVE_EPILOG = """\
 examples:
-  avaffect serve --checkpoint model.safetensors          # http://127.0.0.1:7860
+  avaffect serve                                         # http://127.0.0.1:7860, shipped default model
   avaffect serve --checkpoint m.safetensors --port 8080 --backend onnxruntime
-  avaffect serve --checkpoint m.safetensors --host 0.0.0.0   # your network can reach it
+  avaffect serve --host 0.0.0.0                          # your network can reach it
 
 tabs: Live (your webcam, and microphone for audio-visual models, streamed to the server),
 Video (upload a clip: annotated video, timelines, CSV) and Image (every face of a photo).

@@ -10,10 +10,10 @@ from avaffect.cli import setup_logging
 
 LIVE_EPILOG = """\
 examples:
-  avaffect live --checkpoint model.safetensors              # default camera and microphone
+  avaffect live                                   # default camera, shipped default model
   avaffect live --source 1 --no-audio --checkpoint m.safetensors
-  avaffect live --source clip.mp4 --checkpoint m.safetensors   # a file, paced as if live
-  avaffect live --headless --csv faces.csv --record out.mp4 --checkpoint m.safetensors
+  avaffect live --source clip.mp4                 # a file, paced as if live
+  avaffect live --headless --csv faces.csv --record out.mp4
 
 keys: q or Esc quits (so does closing the window, or Ctrl-C).
 The face detector is YuNet (fetched once into ~/.cache/avaffect, or --detector-model PATH,
@@ -22,9 +22,9 @@ or $AVAFFECT_YUNET); without it, OpenCV's Haar cascade is used.
 
 ANALYZE_EPILOG = """\
 examples:
-  avaffect analyze talk.mp4 --checkpoint model.safetensors
+  avaffect analyze talk.mp4                       # the shipped default model
   avaffect analyze talk.mp4 --out results/ --checkpoint m.safetensors --backend onnxruntime
-  avaffect analyze talk.mp4 --no-video --checkpoint m.safetensors    # rows only, faster
+  avaffect analyze talk.mp4 --no-video            # rows only, faster
 
 writes into --out: results.csv and results.jsonl (one row per face per frame),
 annotated.mp4 (with the original sound) and summary.json (frames, faces, drops, FPS,
@@ -36,7 +36,8 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--checkpoint",
         metavar="NAME|PATH",
-        help="shipped model name or .safetensors checkpoint (default: the first shipped model)",
+        help="shipped model name (avaffect models --shipped) or .safetensors checkpoint "
+        "(default: default_stream_fer2013)",
     )
     p.add_argument(
         "--backend",
