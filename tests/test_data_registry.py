@@ -28,7 +28,9 @@ def synthetic(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_names() -> None:
-    assert dataset_names() == ["affwild2", "fer2013", "affectnet", "rafdb", "imagefolder", "fer2013_video"]
+    assert dataset_names() == [
+        "affwild2", "fer2013", "affectnet", "rafdb", "imagefolder", "fer2013_video", "crema_d", "fer2013_crema_av",
+    ]  # fmt: skip
 
 
 def test_affwild2_frames_and_sequences(synthetic: Path) -> None:

@@ -15,6 +15,7 @@ Open it by name as ``open_dataset("fer2013_video", path, split, sequence=True)``
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -32,22 +33,56 @@ def plan_sequences(
     num_faces: int, seq_len: int, segments: tuple[int, int], rng: np.random.Generator
 ) -> list[tuple[np.ndarray, np.ndarray]]:
     """Cut a shuffled pass over ``num_faces`` faces into sequences of ``seq_len`` frames:
-    a list of (face indices, segment lengths), the lengths summing to ``seq_len``. A segment
-    that would overrun the sequence is cut short; faces left over for a last, partial
-    sequence are not used."""
+    a list of (face indices, segment lengths), the lengths summing to ``seq_len``, each
+    segment lasting a random number of frames in ``segments`` (see :func:`fill_sequences`)."""
     order = rng.permutation(num_faces)
     lo, hi = segments
+    return fill_sequences(order, seq_len, lambda _: int(rng.integers(lo, hi + 1)))
+
+
+def fill_sequences(
+    items: np.ndarray, seq_len: int, length_of: Callable[[int], int]
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Lay ``items`` end to end, in order, as segments of ``length_of(item)`` frames and cut
+    them into sequences of ``seq_len`` frames: a list of (items, segment lengths), the lengths
+    summing to ``seq_len``. A segment that would overrun its sequence is cut short (the next
+    sequence starts with the next item); items left over for a last, partial sequence are
+    not used. ``length_of`` is called once per item used, in order, so a random one stays a
+    function of its seed. Shared with the paired audio-visual data (:mod:`.paired_av`),
+    whose segments last as long as their speech clips."""
     plan, used = [], 0
     while True:
-        faces, lengths, filled = [], [], 0
-        while filled < seq_len and used < num_faces:
-            length = min(int(rng.integers(lo, hi + 1)), seq_len - filled)
-            faces.append(order[used])
+        chosen, lengths, filled = [], [], 0
+        while filled < seq_len and used < len(items):
+            length = min(int(length_of(items[used])), seq_len - filled)
+            chosen.append(items[used])
             lengths.append(length)
             used, filled = used + 1, filled + length
         if filled < seq_len:
             return plan
-        plan.append((np.array(faces, np.int64), np.array(lengths, np.int64)))
+        plan.append((np.array(chosen, np.int64), np.array(lengths, np.int64)))
+
+
+def render_segments(
+    images: np.ndarray,
+    faces: np.ndarray,
+    lengths: np.ndarray,
+    spec: FaceSpec,
+    rng: np.random.Generator,
+    motion: MotionRange,
+) -> np.ndarray:
+    """The face input float32 [sum(lengths), 3, S, S] of consecutive segments: still
+    ``images[faces[j]]`` (grey uint8 48x48) moving for ``lengths[j]`` frames along a
+    trajectory drawn from ``rng`` (:func:`.pseudo_motion.segment_frames`), brightness drift
+    applied in input units. Shared with :mod:`.paired_av`, so both move faces alike."""
+    parts = [
+        segment_frames(images[f], int(n), spec.size, rng, motion)
+        for f, n in zip(faces, lengths, strict=True)
+    ]
+    frames = np.concatenate([grey for grey, _ in parts])
+    brightness = np.concatenate([offset for _, offset in parts])
+    face = np.clip(crops_to_input(frames, spec) + brightness[:, None, None, None], -1.0, 1.0)
+    return face.astype(np.float32)
 
 
 def _check_options(seq_len: int, segments, seed: int) -> tuple[int, int]:
@@ -63,7 +98,7 @@ def _check_options(seq_len: int, segments, seed: int) -> tuple[int, int]:
     return segments
 
 
-def _motion_range(motion: MotionRange | dict | None) -> MotionRange:
+def motion_range(motion: MotionRange | dict | None) -> MotionRange:
     """``motion`` as a MotionRange; a dict (a recipe's ``data.options.motion``) names its fields."""
     if motion is None or isinstance(motion, MotionRange):
         return motion or MotionRange()
@@ -100,7 +135,7 @@ class FER2013PseudoVideo(AffectDataset):
         self.seq_len, self.segments, self.seed = seq_len, segments, seed
         self.priors = bool(priors)
         self.tasks = ("va", "au", "expr") if self.priors else ("expr",)
-        self.motion = _motion_range(motion)
+        self.motion = motion_range(motion)
         self.plan = plan_sequences(len(self.images), seq_len, segments, np.random.default_rng(seed))
         if not self.plan:
             raise AvaffectError(
@@ -121,19 +156,10 @@ class FER2013PseudoVideo(AffectDataset):
         i = range(len(self.plan))[i]  # IndexError past the end; -1 is the last sequence
         faces, lengths = self.plan[i]
         rng = np.random.default_rng(np.random.SeedSequence([self.seed, i]))
-        size = self.face_spec.size
-        parts = [
-            segment_frames(self.images[f], int(n), size, rng, self.motion)
-            for f, n in zip(faces, lengths, strict=True)
-        ]
-        frames = np.concatenate([grey for grey, _ in parts])
-        brightness = np.concatenate([offset for _, offset in parts])
-        face = np.clip(
-            crops_to_input(frames, self.face_spec) + brightness[:, None, None, None], -1.0, 1.0
-        )
+        face = render_segments(self.images, faces, lengths, self.face_spec, rng, self.motion)
         expr = np.repeat(self.labels[faces], lengths)
         return {
-            "face": self._augmented(face.astype(np.float32)),
+            "face": self._augmented(face),
             "va": va_prior(expr) if self.priors else missing_va(self.seq_len),
             "au": au_prior(expr) if self.priors else missing_au(self.seq_len),
             "expr": expr.astype(np.int64),

@@ -3,8 +3,9 @@
 ``open_dataset("affwild2", "/data/Aff-Wild2", "train", sequence=True, audio=SpectrogramConfig())``.
 Extra keyword arguments go to the loader (e.g. ``tasks=("expr",)``, ``seq_len=90``,
 ``skip_corrupt=True``, ``augment=...``). Only Aff-Wild2 has video (and
-``fer2013_video`` pseudo-video made from FER2013 stills): sequences and audio with a still-image
-database are errors, not silently ignored options.
+``fer2013_video`` pseudo-video made from FER2013 stills); audio comes with Aff-Wild2, CREMA-D's
+speech (``crema_d``) and FER2013 paired with it (``fer2013_crema_av``): sequences and audio
+with a still-image database are errors, not silently ignored options.
 """
 
 from __future__ import annotations
@@ -29,6 +30,10 @@ LOADERS: dict[str, tuple[str, str | None, str | None]] = {
     "imagefolder": ("imagefolder", "ImageFolder", None),
     # FER2013 stills moved along smooth trajectories, for the recurrent default model
     "fer2013_video": ("pseudo_video", None, "FER2013PseudoVideo"),
+    # CREMA-D speech clips as spectrogram sequences, for the audio stream
+    "crema_d": ("crema_d", None, "CremaD"),
+    # FER2013 pseudo-video paired with CREMA-D speech of the same expression (option crema_d)
+    "fer2013_crema_av": ("paired_av", None, "FER2013CremaAV"),
 }
 
 
@@ -48,13 +53,13 @@ def loader_class(name: str, sequence: bool = False) -> type[AffectDataset]:
     module, frames, sequences = LOADERS[name]
     if sequence and sequences is None:
         raise AvaffectError(
-            f"{name} has still images only; sequence (recurrent) models need affwild2 "
-            "or fer2013_video"
+            f"{name} has still images only; sequence (recurrent) models need affwild2, "
+            "fer2013_video, crema_d (audio) or fer2013_crema_av (audio-visual)"
         )
     if not sequence and frames is None:
         raise AvaffectError(
-            f"{name} is sequences only, for recurrent models; frame models train on the still "
-            "database it is made from (fer2013)"
+            f"{name} is sequences only, for recurrent models; frame models train on a still "
+            "database (fer2013, which fer2013_video and fer2013_crema_av are made from)"
         )
     return getattr(import_module(f"{__package__}.{module}"), sequences if sequence else frames)
 
@@ -82,7 +87,9 @@ def open_dataset(
         kwargs["face"] = face
     if audio is not None:
         if "audio" not in inspect.signature(cls).parameters:
-            raise AvaffectError(f"{name} has no audio; audio-visual models need affwild2")
+            raise AvaffectError(
+                f"{name} has no audio; audio models need affwild2, crema_d or fer2013_crema_av"
+            )
         kwargs["audio"] = audio
     try:
         inspect.signature(cls).bind(path, split, **kwargs)

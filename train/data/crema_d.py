@@ -1,0 +1,101 @@
+"""CREMA-D as sequences of spectrograms: real emotional speech for the audio stream.
+
+``CremaD(folder, "Training", audio=SpectrogramConfig(sample_rate=16000), seq_len=32)[i]`` is
+one clip (:mod:`.crema_d_clips`: which clips, split by actor, and their timing) as
+``"spectrogram"`` [T, 1, F, W], one window per step at ``step_rate`` steps per second (default
+10: a 2.7 s clip is 27 steps), each the 1 s of audio ending at its step. The labels are
+constant over the clip: its expression and, with ``priors=True``, the AU and VA targets of
+:mod:`avaffect.train.priors` (as FER2013 gets them). A clip of more than ``seq_len`` steps
+keeps its first ``seq_len`` (the GRU starts from zero at the clip's start, as it does live
+when the microphone opens); a shorter one is padded at the end by repeating its last window
+with all labels masked (-1 / -5), as Aff-Wild2's sequences are, so a causal GRU's outputs
+over the clip are unaffected.
+
+There are no faces: the trainer's face spec and face augmentation are accepted (it passes
+them to every dataset) and unused. Open it by name as
+``open_dataset("crema_d", folder, split, sequence=True, audio=SpectrogramConfig(...))``;
+recorded at 16 kHz, it is best trained at ``sample_rate = 16000``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from avaffect.audio import SpectrogramConfig, spectrogram_windows
+from avaffect.errors import AvaffectError
+from avaffect.face import FaceSpec
+from avaffect.train.priors import au_prior, va_prior
+
+from .base import (
+    RGB_FACE,
+    AffectDataset,
+    Augment,
+    class_counts,
+    mask_labels,
+    missing_au,
+    missing_va,
+)
+from .crema_d_clips import CremaDClips, check_step_rate, step_end_samples
+
+
+class CremaD(AffectDataset):
+    """Sequences ``"spectrogram"`` [T, 1, F, W], ``"va"`` [T, 2], ``"au"`` [T, 8], ``"expr"`` [T]."""
+
+    name = "crema_d"
+    sequence = True
+
+    def __init__(
+        self,
+        path: str | Path,
+        split: str = "Training",
+        face: FaceSpec = RGB_FACE,
+        audio: SpectrogramConfig | None = None,
+        augment: Augment | None = None,
+        seq_len: int = 32,
+        step_rate: float = 10.0,
+        priors: bool = False,
+    ):
+        if audio is None:
+            raise AvaffectError(
+                "crema_d is speech only: open it with audio (train an audio model such as "
+                "mt_vgg_rnn_audio_lite on it, or pass --audio to `avaffect data info`)"
+            )
+        if seq_len < 1:
+            raise AvaffectError(f"seq_len must be at least 1, got {seq_len}")
+        super().__init__(face, audio, augment)
+        self.step_rate = check_step_rate(step_rate)
+        self.clips = CremaDClips(path, split, audio.sample_rate)
+        self.split, self.seq_len = self.clips.split, seq_len
+        self.steps = self.clips.steps(self.step_rate)
+        self.priors = bool(priors)
+        self.tasks = ("va", "au", "expr") if self.priors else ("expr",)
+        self.stats = {
+            **self.clips.stats,
+            "clips_cropped": int((self.steps > seq_len).sum()),
+            "labelled_steps": int(np.minimum(self.steps, seq_len).sum()),
+            **class_counts(self.clips.labels),
+        }
+
+    def __len__(self) -> int:
+        return len(self.clips)
+
+    def __getitem__(self, i: int) -> dict[str, np.ndarray]:
+        i = range(len(self.clips))[i]  # IndexError past the end; -1 is the last clip
+        length = min(int(self.steps[i]), self.seq_len)
+        steps = np.minimum(np.arange(self.seq_len), length - 1)  # pad: repeat the last step
+        ends = step_end_samples(steps, self.step_rate, self.audio)
+        expr = np.full(self.seq_len, self.clips.labels[i], np.int64)
+        sample = {
+            "spectrogram": spectrogram_windows(self.clips.samples(i), ends, self.audio),
+            "va": va_prior(expr) if self.priors else missing_va(self.seq_len),
+            "au": au_prior(expr) if self.priors else missing_au(self.seq_len),
+            "expr": expr,
+        }
+        mask_labels(sample, np.arange(self.seq_len) >= length)
+        return sample
+
+    def expression_targets(self) -> np.ndarray:
+        """The expression of each clip, for sampling weights."""
+        return self.clips.labels.copy()
