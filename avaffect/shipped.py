@@ -1,5 +1,10 @@
-"""Names of the models shipped inside the package, and the one function that turns a name or
-a path into a checkpoint file, so every command accepts both the same way."""
+"""The models shipped inside the package, and the one function that turns a name or a path
+into a checkpoint file, so every command accepts both the same way.
+
+The weights are package data (``avaffect/weights/*.safetensors``, fp16): loading a default
+needs no flag and no network. How each was trained, and how well it does, is in
+docs/defaults.md (the model card); ``avaffect models --shipped`` lists them.
+"""
 
 from __future__ import annotations
 
@@ -10,12 +15,38 @@ from avaffect.errors import AvaffectError
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 
-#: shipped name -> (file in avaffect/weights, one-line description). Filled as defaults ship.
-SHIPPED: dict[str, tuple[str, str]] = {}
+#: shipped name -> (file in avaffect/weights, one-line description). The name is the recipe
+#: that trained it (``avaffect train NAME``), so the name alone says how to reproduce it.
+SHIPPED: dict[str, tuple[str, str]] = {
+    "default_stream_fer2013": (
+        "default_stream_fer2013.safetensors",
+        "MT-VGG-RNN lite: VA, 8 AUs, 7 expressions per frame with GRU state (live default)",
+    ),
+    "default_frame_fer2013": (
+        "default_frame_fer2013.safetensors",
+        "MT-VGG lite: VA, 8 AUs, 7 expressions from one frame",
+    ),
+}
+
+#: what `avaffect live`, `analyze`, `serve` and `bench` run when no --checkpoint is given:
+#: the streaming model, since real time keeps GRU state across frames per face
+DEFAULT_MODEL = "default_stream_fer2013"
 
 
 def available_shipped() -> dict[str, Path]:
+    """The shipped models present in this install, name -> file, in SHIPPED's order."""
     return {name: WEIGHTS_DIR / fname for name, (fname, _) in SHIPPED.items() if (WEIGHTS_DIR / fname).is_file()}
+
+
+def default_checkpoint() -> Path:
+    """The file of the default model (DEFAULT_MODEL, else the first shipped one present)."""
+    shipped = available_shipped()
+    if not shipped:
+        raise AvaffectError(
+            "no shipped model in this install; pass --checkpoint PATH "
+            "(train one with `avaffect train`), or reinstall avaffect"
+        )
+    return shipped.get(DEFAULT_MODEL, next(iter(shipped.values())))
 
 
 def resolve_checkpoint(name_or_path: str | os.PathLike) -> Path:

@@ -25,7 +25,7 @@ from avaffect.demo.bench_report import describe_machine
 from avaffect.engines.bench import DEFAULT_BACKENDS, bench_engines, untrained_checkpoint
 from avaffect.errors import AvaffectError
 from avaffect.realtime.detectors import DEFAULT_DETECT_SIZE
-from avaffect.shipped import resolve_checkpoint
+from avaffect.shipped import available_shipped, default_checkpoint, resolve_checkpoint
 
 log = logging.getLogger("avaffect.demo")
 
@@ -39,7 +39,9 @@ class BenchConfig:
 
     sections: tuple[str, ...] = SECTIONS
     checkpoint: str | None = None
-    model: str | None = None  # untrained registered model; None: mt_vgg on a GPU, else lite
+    # untrained registered model; None: mt_vgg on a GPU (the paper's bar), else the shipped
+    # default that `avaffect live` runs
+    model: str | None = None
     width: float | None = None
     backends: tuple[str, ...] = DEFAULT_BACKENDS
     precisions: tuple[str, ...] = ("fp32", "fp16")
@@ -197,6 +199,11 @@ def _checkpoint(cfg: BenchConfig, tmp: Path, gpu: bool) -> tuple[Path, str, bool
         from avaffect.checkpoint import read_config
 
         path = resolve_checkpoint(cfg.checkpoint)
+        return path, read_config(path).model, False
+    if not cfg.model and not gpu and cfg.width is None and available_shipped():
+        from avaffect.checkpoint import read_config
+
+        path = default_checkpoint()
         return path, read_config(path).model, False
     model = cfg.model or (GPU_MODEL if gpu else CPU_MODEL)
     return untrained_checkpoint(model, str(tmp), cfg.width), model, True

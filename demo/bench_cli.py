@@ -51,7 +51,9 @@ def add_parser(subparsers) -> None:
     which = p.add_mutually_exclusive_group()
     which.add_argument("--checkpoint", metavar="NAME|PATH", help="time this checkpoint")
     which.add_argument(
-        "--model", help="time an untrained registered model (default: mt_vgg on a GPU, else lite)"
+        "--model",
+        help="time an untrained registered model (default: mt_vgg on a GPU, else the shipped "
+        "default model that `avaffect live` runs)",
     )
     p.add_argument("--width", type=float, help="width multiplier for --model")
     p.add_argument("--backends", nargs="+", metavar="B", help="default: all four backends")

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from pathlib import Path
 
 from avaffect.engines import Engine
 from avaffect.errors import AvaffectError
@@ -16,7 +15,7 @@ from avaffect.realtime.file_audio import FileAudio, NoAudioTrack
 from avaffect.realtime.mic_source import MicSource
 from avaffect.realtime.pipeline import Pipeline
 from avaffect.realtime.video_source import VideoSource, source_kind
-from avaffect.shipped import available_shipped, resolve_checkpoint
+from avaffect.shipped import default_checkpoint, resolve_checkpoint
 
 log = logging.getLogger("avaffect.realtime")
 
@@ -40,16 +39,6 @@ class RunOptions:
     video_mode: str | None = None  # files: "paced" (as if live) or "lossless" (every frame)
 
 
-def default_checkpoint() -> Path:
-    shipped = available_shipped()
-    if not shipped:
-        raise AvaffectError(
-            "no shipped model in this install yet; pass --checkpoint PATH "
-            "(train one with `avaffect train`)"
-        )
-    return next(iter(shipped.values()))
-
-
 def load_engine_for(options: RunOptions) -> Engine:
     from avaffect.engines import load_engine
 
@@ -59,7 +48,15 @@ def load_engine_for(options: RunOptions) -> Engine:
         precision=options.precision, max_faces=options.max_faces,
     )  # fmt: skip
     spec = engine.spec
-    log.info("model %s on %s (%s, %s)", spec.model, spec.backend, spec.device, spec.precision)
+    origin = options.checkpoint or f"{path.stem}, the shipped default"
+    log.info(
+        "model %s (%s) on %s (%s, %s)",
+        spec.model,
+        origin,
+        spec.backend,
+        spec.device,
+        spec.precision,
+    )
     return engine
 
 

@@ -219,9 +219,9 @@ def _write_wav(path, samples: np.ndarray, rate: int) -> None:
 
 
 def test_serve_without_a_checkpoint_says_what_to_do(capsys, monkeypatch):
-    monkeypatch.setattr("avaffect.realtime.launch.available_shipped", lambda: {})
+    monkeypatch.setattr("avaffect.shipped.available_shipped", lambda: {})
     assert main(["serve"]) == 2
-    assert "no shipped model in this install yet; pass --checkpoint PATH" in capsys.readouterr().err
+    assert "no shipped model in this install; pass --checkpoint PATH" in capsys.readouterr().err
 
 
 def test_serve_binds_localhost_unless_told_and_warns_when_exposed(caplog):

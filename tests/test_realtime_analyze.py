@@ -185,9 +185,9 @@ def test_live_headless_on_a_file_writes_rows_and_a_recording(workdir):
 def test_without_a_checkpoint_and_no_shipped_model_the_message_says_what_to_do(
     workdir, capsys, monkeypatch
 ):
-    monkeypatch.setattr("avaffect.realtime.launch.available_shipped", lambda: {})
+    monkeypatch.setattr("avaffect.shipped.available_shipped", lambda: {})
     assert main(["analyze", str(workdir / "talk.mp4")]) == 2
-    assert "no shipped model in this install yet; pass --checkpoint PATH" in capsys.readouterr().err
+    assert "no shipped model in this install; pass --checkpoint PATH" in capsys.readouterr().err
 
 
 def test_bench_pipeline_reports_fps_stage_times_drops_and_latency(workdir):
@@ -206,3 +206,12 @@ def test_bench_pipeline_reports_fps_stage_times_drops_and_latency(workdir):
     for stage in ("detect", "align", "spectrogram", "model", "draw"):
         assert summary["stages_ms"][stage]["median"] <= summary["stages_ms"][stage]["p95"]
     assert summary["latency_ms"]["median"] > 0
+
+
+def test_without_a_checkpoint_analyze_runs_the_shipped_streaming_model(workdir):
+    out = workdir / "out_default"
+    args = ["analyze", str(workdir / "talk.mp4"), "--out", str(out), "--backend", "torch"]
+    assert main([*args, "--detector-model", str(YUNET), "-q"]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["model"] == "mt_vgg_rnn_lite" and summary["face_rows"] == FRAMES
+    assert summary["audio"] is None  # a visual-only default ignores the file's sound

@@ -15,6 +15,8 @@ EPILOG = """\
 examples:
   avaffect models                 the table
   avaffect models --json          the same as JSON (a list of objects, one per model)
+  avaffect models --shipped       the trained models inside the package: the names that
+                                  --checkpoint and load_engine accept, with their accuracy
 
 Build one in Python with avaffect.train.models.create_model(NAME, **kwargs), e.g.
 create_model("st_vgg", task="va") or create_model("mt_vgg_lite", width=0.125).
@@ -30,6 +32,11 @@ def add_parser(subparsers) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    parser.add_argument(
+        "--shipped",
+        action="store_true",
+        help="list the trained models shipped in the package (usable as --checkpoint NAME)",
+    )
     parser.set_defaults(func=run)
 
 
@@ -63,10 +70,66 @@ def format_table(summaries) -> str:
     return "\n".join(lines)
 
 
+def shipped_rows() -> list[dict]:
+    """One dict per shipped model present in this install, read from checkpoint headers only."""
+    from avaffect.checkpoint import read_config
+    from avaffect.shipped import DEFAULT_MODEL, SHIPPED, available_shipped
+
+    rows = []
+    for name, path in available_shipped().items():
+        config = read_config(path)
+        rows.append(
+            {
+                "name": name,
+                "model": config.model,
+                "face": f"{config.face.size}px {config.face.color}",
+                "audio": config.audio is not None,
+                "megabytes": round(path.stat().st_size / 1e6, 2),
+                "expr_acc": config.metrics.get("expr_acc"),
+                "trained_on": config.training.get("dataset", ""),
+                "default": name == DEFAULT_MODEL,
+                "description": SHIPPED[name][1],
+                "path": str(path),
+            }
+        )
+    return rows
+
+
+def format_shipped(rows: list[dict]) -> str:
+    header = ("NAME", "MODEL", "FACE", "MB", "ACC", "DESCRIPTION")
+    lines = [
+        (
+            r["name"] + (" *" if r["default"] else ""),
+            r["model"],
+            r["face"],
+            f"{r['megabytes']:.1f}",
+            "-" if r["expr_acc"] is None else f"{r['expr_acc']:.3f}",
+            r["description"],
+        )
+        for r in rows
+    ]
+    widths = [max(len(row[i]) for row in [header, *lines]) for i in range(len(header))]
+    return "\n".join(
+        "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in [header, *lines]
+    )
+
+
 def run(args: argparse.Namespace) -> int:
     import json
 
     from .summary import summarise_all
+
+    if args.shipped:
+        rows = shipped_rows()
+        if args.json:
+            print(json.dumps(rows, indent=2))
+        elif not rows:
+            print("no shipped model in this install; reinstall avaffect")
+        else:
+            print(format_shipped(rows))
+            print("\n* the default of live, analyze, serve and bench. ACC: expression accuracy on the")
+            print("validation split it was selected on (FER2013 PublicTest); docs/defaults.md has the rest.")
+        return 0
 
     summaries = summarise_all()
     if args.json:
