@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 TORCH_SPEC ?= torch==2.13.0
 EXTRAS ?= test
 
-.PHONY: setup test lint demo clean
+.PHONY: setup test lint demo train-demo clean
 
 $(BIN)/avaffect: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,17 +34,30 @@ lint: setup
 test: lint
 	$(BIN)/python -m pytest -q
 
-# Until a default model ships: the whole offline chain on a synthetic Aff-Wild2-layout
-# database (write it, train the lite MT-VGG-RNN from scratch, score it), a few CPU minutes.
-DEMO_DIR ?= runs/demo
+# The main job on the embedded default model (no training, no download): the live analyzer
+# on the webcam and microphone. Without a camera, pass a video: make demo VIDEO=talk.mp4
+VIDEO ?=
 demo: setup
-	rm -rf $(DEMO_DIR)
-	$(BIN)/avaffect data synthetic $(DEMO_DIR)/data --videos 8 --frames 120
-	$(BIN)/avaffect train mt_vgg_rnn --data $(DEMO_DIR)/data --out $(DEMO_DIR)/run \
+	@if [ -n "$(VIDEO)" ]; then \
+		$(BIN)/avaffect analyze "$(VIDEO)" --out runs/demo && echo "results in runs/demo/"; \
+	elif ls /dev/video* >/dev/null 2>&1; then \
+		$(BIN)/avaffect live; \
+	else \
+		$(BIN)/avaffect models --shipped; \
+		echo "no camera on this machine: run 'make demo VIDEO=yourclip.mp4' to analyze a video file"; \
+	fi
+
+# The offline chain on a synthetic Aff-Wild2-layout database (write it, train the lite
+# MT-VGG-RNN from scratch, score it), a few CPU minutes: what training your own looks like.
+TRAIN_DEMO_DIR ?= runs/train-demo
+train-demo: setup
+	rm -rf $(TRAIN_DEMO_DIR)
+	$(BIN)/avaffect data synthetic $(TRAIN_DEMO_DIR)/data --videos 8 --frames 120
+	$(BIN)/avaffect train mt_vgg_rnn --data $(TRAIN_DEMO_DIR)/data --out $(TRAIN_DEMO_DIR)/run \
 		model.name=mt_vgg_rnn_lite model.init_from="" model.kwargs.width=0.125 face.size=64 \
 		data.sequence_length=30 steps=120 eval_every=40 optim.lr=3e-4
-	$(BIN)/avaffect eval --checkpoint $(DEMO_DIR)/run/best.safetensors --dataset affwild2 \
-		--path $(DEMO_DIR)/data --split validation
+	$(BIN)/avaffect eval --checkpoint $(TRAIN_DEMO_DIR)/run/best.safetensors --dataset affwild2 \
+		--path $(TRAIN_DEMO_DIR)/data --split validation
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
