@@ -208,7 +208,7 @@ def pack_checkpoint(
     packed = {}
     for name, tensor in ckpt.state_dict.items():
         if tensor.is_floating_point():
-            if tensor.abs().max().item() > limit if tensor.numel() else False:
+            if tensor.numel() and tensor.abs().max().item() > limit:
                 raise AvaffectError(
                     f"{source}: tensor {name!r} holds values beyond {dtype} range ({limit:g}); keep it fp32"
                 )

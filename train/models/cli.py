@@ -62,6 +62,11 @@ def format_table(summaries) -> str:
         )
         for s in summaries
     ]
+    return align_columns(header, rows)
+
+
+def align_columns(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
+    """A header and rows of strings as left-aligned columns two spaces apart."""
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
     lines = [
         "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
@@ -108,10 +113,7 @@ def format_shipped(rows: list[dict]) -> str:
         )
         for r in rows
     ]
-    widths = [max(len(row[i]) for row in [header, *lines]) for i in range(len(header))]
-    return "\n".join(
-        "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in [header, *lines]
-    )
+    return align_columns(header, lines)
 
 
 def run(args: argparse.Namespace) -> int:
