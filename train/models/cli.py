@@ -130,7 +130,8 @@ def run(args: argparse.Namespace) -> int:
         else:
             print(format_shipped(rows))
             print("\n* the default of live, analyze, serve and bench. ACC: expression accuracy on the")
-            print("validation split it was selected on (FER2013 PublicTest); docs/defaults.md has the rest.")
+            print("data it was selected on (FER2013 PublicTest; per frame of its pseudo-video for a")
+            print("recurrent model); docs/defaults.md has the full evaluation.")
         return 0
 
     summaries = summarise_all()
