@@ -231,6 +231,19 @@ def test_paired_splits_keep_faces_and_actors_apart(paired: FER2013CremaAV) -> No
     assert heard <= set(SPLIT_ACTORS["validation"])
 
 
+@needs_both
+def test_without_audio_the_pairs_are_the_same_sequences_with_faces_only(
+    paired: FER2013CremaAV,
+) -> None:
+    """What scores a visual model on exactly the sequences the audio-visual one sees."""
+    faces_only = FER2013CremaAV(FER_NPZ, "validation", face=FER_FACE, seq_len=32, crema_d=CREMA)
+    assert len(faces_only) == len(paired)
+    sample, full = faces_only[3], paired[3]
+    assert "spectrogram" not in sample
+    np.testing.assert_array_equal(sample["face"], full["face"])
+    np.testing.assert_array_equal(sample["expr"], full["expr"])
+
+
 # ---- the recipes, end to end -----------------------------------------------------------------
 
 TINY = [

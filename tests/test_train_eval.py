@@ -84,3 +84,37 @@ def test_a_streaming_model_is_scored_on_stills_as_one_frame_sequences(tmp_path, 
     assert main(evaluate(path, "--limit", "50")) == 0
     text = capsys.readouterr().out
     assert "50 samples, 50 frames" in text and "one-frame sequence from a zero GRU state" in text
+
+
+def test_dataset_options_come_from_the_command_line(checkpoint, capsys):
+    """--option is a dataset option: with priors FER2013 labels VA and AUs too, so eval scores them."""
+    assert main(evaluate(checkpoint, "--json", "--limit", "100", "--option", "priors=true")) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["options"] == {"priors": True}
+    assert {"va_ccc", "au_f1", "expr_acc"} <= set(report["metrics"])
+    assert main(evaluate(checkpoint, "--option", "no.such=1")) == 2
+    assert "a dataset option is one word" in capsys.readouterr().err
+    assert main(evaluate(checkpoint, "--option", "colour=red")) == 2
+    assert "bad options" in capsys.readouterr().err
+
+
+CREMA = DATA / "crema_d_audio"
+
+
+@pytest.mark.skipif(not CREMA.is_dir(), reason=f"CREMA-D not found at {CREMA}")
+def test_a_visual_model_is_scored_on_the_audio_visual_pairs_faces(tmp_path, capsys):
+    """So the fused default can be compared with the visual one on the same sequences."""
+    kwargs = {"width": 0.0625, "face_size": 40}
+    path = save_checkpoint(
+        tmp_path / "rnn.safetensors",
+        create_model("mt_vgg_rnn_lite", **kwargs).state_dict(),
+        CheckpointConfig(model="mt_vgg_rnn_lite", model_kwargs=kwargs, face=FaceSpec(size=40, color="gray"),
+                         training={"sequence_length": 8}),
+    )
+    argv = ["eval", "--checkpoint", str(path), "--dataset", "fer2013_crema_av", "--path", str(FER2013),
+            "--split", "test", "--limit", "3", "--no-progress", "--json",
+            "--option", f"crema_d={CREMA}", "--option", "priors=true"]
+    assert main(argv) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["samples"] == 3 and report["frames"] == 24
+    assert "va_ccc_arousal" in report["metrics"]

@@ -35,6 +35,11 @@ examples:
   avaffect eval --checkpoint runs/mt_arcres_retrain_fer2013/best.safetensors --dataset fer2013 \\
       --path fer2013.csv --split validation --json
   avaffect eval --checkpoint best.safetensors --dataset rafdb --path /data/RAF-DB --limit 500
+  avaffect eval --checkpoint default_stream_fer2013 --dataset fer2013_crema_av --split test \\
+      --path fer2013.npz --option crema_d=crema_d_audio --option priors=true
+
+--option sets a dataset option (as a recipe's data.options); on the database the checkpoint
+was trained on, its own options are the defaults.
 
 measures: CCC for valence/arousal, F1 for AUs and expressions; accuracy on FER2013 and mean
 diagonal on RAF-DB (the paper's). Expression databases also get per-class F1 and the
@@ -105,6 +110,12 @@ def add_eval_parser(subparsers) -> None:
     parser.add_argument("--limit", type=int, default=0, metavar="N", help="score N samples spread over the split (default: all)")
     parser.add_argument("--num-workers", type=int, default=0, metavar="N", help="data loader processes (default 0)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default auto)")
+    parser.add_argument(
+        "--option", action="append", default=[], metavar="KEY=VALUE",
+        help="a dataset option, as a recipe's data.options (repeatable; TOML values, e.g. "
+        "crema_d=../shared/data/crema_d_audio priors=true); on the database the checkpoint was "
+        "trained on, its own options are the defaults",
+    )  # fmt: skip
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.set_defaults(func=run_eval)
@@ -157,6 +168,19 @@ def _print_summary(result) -> None:
             print(f"  {path}")
 
 
+def dataset_options(pairs: list[str]) -> dict:
+    """``["crema_d=DIR", "priors=true"]`` -> ``{"crema_d": "DIR", "priors": True}``."""
+    from avaffect.train.config import parse_override
+
+    options = {}
+    for text in pairs:
+        key, value = parse_override(text)
+        if len(key) != 1:
+            raise AvaffectError(f"--option {text!r}: a dataset option is one word (e.g. priors=true)")
+        options[key[0]] = value
+    return options
+
+
 def run_eval(args: argparse.Namespace) -> int:
     from avaffect.train.evaluate import evaluate_checkpoint
     from avaffect.train.report import format_report
@@ -168,6 +192,7 @@ def run_eval(args: argparse.Namespace) -> int:
     report = evaluate_checkpoint(
         args.checkpoint, args.dataset, args.path, split=args.split, batch_size=args.batch_size,
         limit=args.limit, device=args.device, num_workers=args.num_workers, progress=not args.no_progress,
+        options=dataset_options(args.option),
     )
     print(json.dumps(report, indent=2) if args.json else format_report(report))
     return 0

@@ -136,6 +136,16 @@ def score_outputs(outputs: dict[str, np.ndarray], targets: dict[str, np.ndarray]
     return evaluate_outputs(outputs, targets, au_from_logits=True)
 
 
+def trained_options(training: dict, dataset: str) -> dict:
+    """The dataset options a checkpoint was trained with, if ``dataset`` is the one it was
+    trained on (else none: another database's options would not apply)."""
+    config = training.get("config") or {}
+    data = config.get("data") or {}
+    if str(training.get("dataset", "")).lower() != dataset.lower():
+        return {}
+    return dict(data.get("options") or {})
+
+
 def evaluate_checkpoint(
     checkpoint: str,
     dataset: str,
@@ -147,11 +157,14 @@ def evaluate_checkpoint(
     device: str = "auto",
     num_workers: int = 0,
     progress: bool = True,
+    options: dict | None = None,
 ) -> dict:
     """Score a checkpoint on a database the way the paper reports it; a JSON-able report.
 
     The dataset is read with the checkpoint's OWN face spec and spectrogram config (and, for
-    a recurrent model, its training sequence length), never with a guess.
+    a recurrent model, its training sequence length), never with a guess. ``options`` are the
+    dataset's (as a recipe's ``data.options``); on the database it was trained on, the
+    checkpoint's own options are the defaults they update.
     """
     ckpt_path = resolve_checkpoint(checkpoint)
     model, ckpt = model_from_checkpoint(ckpt_path)
@@ -161,7 +174,8 @@ def evaluate_checkpoint(
     kwargs: dict = {"sequence": sequence, "face": cfg.face, "audio": cfg.audio if model.uses_audio else None}
     if sequence:
         kwargs["seq_len"] = int(cfg.training.get("sequence_length") or 90)
-    opened = open_dataset(dataset, path, split, **kwargs)
+    dataset_options = {**trained_options(cfg.training, dataset), **(options or {})}
+    opened = open_dataset(dataset, path, split, **kwargs, **dataset_options)
     data = spread_subset(StillsAsSequences(opened) if stills else opened, limit)
     torch_device = pick_device(device)
     outputs, targets = predict(
@@ -174,6 +188,7 @@ def evaluate_checkpoint(
         "model": cfg.model,
         "dataset": dataset,
         "split": split,
+        "options": dataset_options,
         "samples": len(data),
         "note": "each still a one-frame sequence from a zero GRU state" if stills else "",
         "frames": int(len(next(iter(targets.values())))) if targets else 0,

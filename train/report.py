@@ -19,6 +19,7 @@ def format_report(report: dict) -> str:
         f"{report['model']} on {report['dataset']} ({report['split']}, {report['samples']} samples, "
         f"{report['frames']} frames)",
         f"checkpoint: {report['checkpoint']}",
+        *([f"dataset options: {_options(report['options'])}"] if report.get("options") else []),
         *([f"note: {report['note']}"] if report.get("note") else []),
         "",
     ]
@@ -33,6 +34,10 @@ def format_report(report: dict) -> str:
     if report.get("expression"):
         lines += ["", *_expression_tables(report["expression"])]
     return "\n".join(lines)
+
+
+def _options(options: dict) -> str:
+    return " ".join(f"{key}={value}" for key, value in options.items())
 
 
 def _expression_tables(details: dict) -> list[str]:

@@ -47,6 +47,9 @@ from avaffect.labels import EXPRESSIONS
 
 from .base import TRAIN_ALIASES, VALIDATION_ALIASES, normalize_split
 
+#: CREMA-D's recording rate: what a clip is read at when no spectrogram is made from it
+CREMA_D_RATE = 16000
+
 #: CREMA-D emotion code -> avaffect.labels.EXPRESSIONS index
 EMOTION_TO_OURS = {
     code: EXPRESSIONS.index(name)

@@ -26,6 +26,8 @@ of its expression; how sequence ``i`` moves depends only on ``(seed, i)``.
 Two databases, one ``path``: ``path`` is the FER2013 file (as for ``fer2013_video``) and the
 option ``crema_d`` the CREMA-D folder (a recipe's ``data.options.crema_d``). Open it by name
 as ``open_dataset("fer2013_crema_av", npz, split, sequence=True, audio=..., crema_d=folder)``.
+Opened without ``audio`` it yields the same sequences' faces only (no ``"spectrogram"``), so a
+visual model is scored on exactly what the audio-visual one sees.
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ from avaffect.labels import EXPRESSIONS
 from avaffect.train.priors import au_prior, va_prior
 
 from .base import GREY_FACE, AffectDataset, Augment, class_counts, missing_au, missing_va
-from .crema_d_clips import CremaDClips, check_step_rate, step_end_samples
+from .crema_d_clips import CREMA_D_RATE, CremaDClips, check_step_rate, step_end_samples
 from .fer2013 import FER2013
 from .pseudo_motion import MotionRange
 from .pseudo_video import fill_sequences, motion_range, render_segments
@@ -93,11 +95,6 @@ class FER2013CremaAV(AffectDataset):
         seed: int = 0,
         motion: MotionRange | dict | None = None,
     ):
-        if audio is None:
-            raise AvaffectError(
-                "fer2013_crema_av pairs faces with speech: open it with audio (train an "
-                "audio-visual model such as av_mt_vgg_rnn_lite on it)"
-            )
         if crema_d is None:
             raise AvaffectError(
                 "fer2013_crema_av needs the CREMA-D folder too: set data.options.crema_d "
@@ -109,7 +106,10 @@ class FER2013CremaAV(AffectDataset):
             )
         super().__init__(face, audio, augment)
         self.step_rate = check_step_rate(step_rate)
-        self.clips = CremaDClips(crema_d, split, audio.sample_rate)  # also checks the split
+        # Without audio (a visual model scored on the same pairs) the clips still lay out the
+        # plan: their lengths come from the WAV headers, so the sequences are the same ones.
+        rate = audio.sample_rate if audio is not None else CREMA_D_RATE
+        self.clips = CremaDClips(crema_d, split, rate)  # also checks the split
         self.split = self.clips.split
         usage, rows = FACE_ROWS[self.split]
         stills = FER2013(path, usage, face=face)
@@ -154,18 +154,18 @@ class FER2013CremaAV(AffectDataset):
         faces, clips = self.pair_faces[pairs], self.pair_clips[pairs]
         rng = np.random.default_rng(np.random.SeedSequence([self.seed, i]))
         face = render_segments(self.images, faces, lengths, self.face_spec, rng, self.motion)
-        steps = np.arange(self.seq_len)
-        track = self._track(clips, lengths)
         expr = np.repeat(self.labels[faces], lengths)
-        return {
+        sample = {
             "face": self._augmented(face),
-            "spectrogram": spectrogram_windows(
-                track, step_end_samples(steps, self.step_rate, self.audio), self.audio
-            ),
             "va": va_prior(expr) if self.priors else missing_va(self.seq_len),
             "au": au_prior(expr) if self.priors else missing_au(self.seq_len),
             "expr": expr.astype(np.int64),
         }
+        if self.audio is not None:
+            track = self._track(clips, lengths)
+            ends = step_end_samples(np.arange(self.seq_len), self.step_rate, self.audio)
+            sample["spectrogram"] = spectrogram_windows(track, ends, self.audio)
+        return sample
 
     def segment_clips(self, i: int) -> list[tuple[Path, int]]:
         """What sequence ``i`` hears: (clip file, steps) of each segment, in order."""

@@ -61,6 +61,7 @@ class AVMTVGGRNN(RecurrentModel):
         audio_width: float,
         dropout: float,
         batch_norm: bool = False,
+        audio_batch_norm: bool = False,
     ) -> None:
         super().__init__()
         self.tasks = TASKS
@@ -68,7 +69,12 @@ class AVMTVGGRNN(RecurrentModel):
         self.spectrogram_shape = tuple(spectrogram_shape)
         self.face_stream = RecurrentStream(VGGTrunk(face_shape, width, batch_norm=batch_norm))
         self.audio_stream = RecurrentStream(
-            VGGTrunk(spectrogram_shape, audio_width, pool_to=SPECTROGRAM_POOL)
+            VGGTrunk(
+                spectrogram_shape,
+                audio_width,
+                pool_to=SPECTROGRAM_POOL,
+                batch_norm=audio_batch_norm,
+            )
         )
         self.fusion = nn.GRU(2 * GRU_UNITS, GRU_UNITS, GRU_LAYERS, batch_first=True)
         self.dropout = nn.Dropout(check_dropout(dropout))
@@ -125,9 +131,11 @@ def av_mt_vgg_rnn(
     spectrogram_shape: list[int] | None = None,
     audio_width: float | None = None,
     batch_norm: bool = False,
+    audio_batch_norm: bool = False,
 ) -> AVMTVGGRNN:
     """``audio_width`` (default: ``width``) is the spectrogram stream's width multiplier;
-    ``batch_norm`` (face stream) must match the MT-VGG-RNN that initialises it."""
+    ``batch_norm`` (face stream) and ``audio_batch_norm`` must match the streams that
+    initialise them."""
     spec = SpectrogramConfig().shape if spectrogram_shape is None else spectrogram_shape
     face = face_input_shape(face_size, in_channels)
     return AVMTVGGRNN(
@@ -137,4 +145,5 @@ def av_mt_vgg_rnn(
         width if audio_width is None else audio_width,
         dropout,
         batch_norm,
+        audio_batch_norm,
     )
