@@ -32,6 +32,10 @@ SHIPPED: dict[str, tuple[str, str]] = {
 #: the streaming model, since real time keeps GRU state across frames per face
 DEFAULT_MODEL = "default_stream_fer2013"
 
+#: what `avaffect live` and `analyze` run instead when there is sound (the file's track or a
+#: microphone) and no --checkpoint: the fused audio-visual model (used only if shipped)
+DEFAULT_AV_MODEL = "default_av_fer2013_crema_d"
+
 
 def available_shipped() -> dict[str, Path]:
     """The shipped models present in this install, name -> file, in SHIPPED's order."""

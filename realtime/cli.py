@@ -10,11 +10,13 @@ from avaffect.cli import setup_logging
 
 LIVE_EPILOG = """\
 examples:
-  avaffect live                                   # default camera, shipped default model
+  avaffect live                                   # default camera and microphone, shipped default
   avaffect live --source 1 --no-audio --checkpoint m.safetensors
   avaffect live --source clip.mp4                 # a file, paced as if live
   avaffect live --headless --csv faces.csv --record out.mp4
 
+Without --checkpoint the shipped audio-visual model runs when there is sound (a microphone
+that opens, or the file's own track), the visual streaming model otherwise; the log says which.
 keys: q or Esc quits (so does closing the window, or Ctrl-C).
 The face detector is YuNet (fetched once into ~/.cache/avaffect, or --detector-model PATH,
 or $AVAFFECT_YUNET); without it, OpenCV's Haar cascade is used.
@@ -22,7 +24,7 @@ or $AVAFFECT_YUNET); without it, OpenCV's Haar cascade is used.
 
 ANALYZE_EPILOG = """\
 examples:
-  avaffect analyze talk.mp4                       # the shipped default model
+  avaffect analyze talk.mp4                       # shipped default: A/V if the file has sound
   avaffect analyze talk.mp4 --out results/ --checkpoint m.safetensors --backend onnxruntime
   avaffect analyze talk.mp4 --no-video            # rows only, faster
 
@@ -37,7 +39,7 @@ def _add_common(p: argparse.ArgumentParser) -> None:
         "--checkpoint",
         metavar="NAME|PATH",
         help="shipped model name (avaffect models --shipped) or .safetensors checkpoint "
-        "(default: default_stream_fer2013)",
+        "(default: default_av_fer2013_crema_d when there is sound, else default_stream_fer2013)",
     )
     p.add_argument(
         "--backend",
@@ -48,7 +50,7 @@ def _add_common(p: argparse.ArgumentParser) -> None:
         "--device", default=None, help="cpu, cuda or cuda:N (default: the backend's choice)"
     )
     p.add_argument("--precision", default="fp32", choices=("fp32", "fp16", "bf16"))
-    p.add_argument("--no-audio", action="store_true", help="ignore sound (visual-only models only)")
+    p.add_argument("--no-audio", action="store_true", help="ignore sound: the visual default runs (an A/V checkpoint is refused)")
     p.add_argument(
         "--detector",
         default="yunet",

@@ -5,7 +5,11 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 
+from avaffect import shipped
+from avaffect.audio import SpectrogramConfig
+from avaffect.checkpoint import read_config
 from avaffect.engines import Engine
 from avaffect.errors import AvaffectError
 from avaffect.realtime.audio_input import AudioInput
@@ -15,7 +19,7 @@ from avaffect.realtime.file_audio import FileAudio, NoAudioTrack
 from avaffect.realtime.mic_source import MicSource
 from avaffect.realtime.pipeline import Pipeline
 from avaffect.realtime.video_source import VideoSource, source_kind
-from avaffect.shipped import default_checkpoint, resolve_checkpoint
+from avaffect.shipped import DEFAULT_AV_MODEL, default_checkpoint, resolve_checkpoint
 
 log = logging.getLogger("avaffect.realtime")
 
@@ -25,7 +29,7 @@ class RunOptions:
     """Everything `avaffect live` and `avaffect analyze` can be told; defaults work."""
 
     source: str = "0"  # camera index, video file or stream URL
-    checkpoint: str | None = None  # shipped model name or path; None: the first shipped one
+    checkpoint: str | None = None  # shipped model name or path; None: the shipped default
     backend: str = "auto"
     device: str | None = None
     precision: str = "fp32"
@@ -39,16 +43,18 @@ class RunOptions:
     video_mode: str | None = None  # files: "paced" (as if live) or "lossless" (every frame)
 
 
-def load_engine_for(options: RunOptions) -> Engine:
+def load_engine_for(options: RunOptions, path: Path | None = None) -> Engine:
+    """The engine of ``--checkpoint`` (or ``path``; else the visual default), logged by name."""
     from avaffect.engines import load_engine
 
-    path = resolve_checkpoint(options.checkpoint) if options.checkpoint else default_checkpoint()
+    if path is None:
+        path = resolve_checkpoint(options.checkpoint) if options.checkpoint else default_checkpoint()
     engine = load_engine(
         str(path), backend=options.backend, device=options.device,
         precision=options.precision, max_faces=options.max_faces,
     )  # fmt: skip
     spec = engine.spec
-    origin = options.checkpoint or f"{path.stem}, the shipped default"
+    origin = options.checkpoint or f"{path.stem}, shipped"
     log.info(
         "model %s (%s) on %s (%s, %s)",
         spec.model,
@@ -67,25 +73,53 @@ def open_audio(options: RunOptions, engine: Engine) -> AudioInput | None:
     if not spec.uses_audio:
         log.info("audio: not used (model %s is visual-only)", spec.model)
         return None
-    needs = f"model {spec.model} is audio-visual and needs sound"
     if not options.audio:
         raise AvaffectError(
-            f"{needs}, but --no-audio was given; drop it or pick a visual-only checkpoint"
+            f"model {spec.model} is audio-visual and needs sound, but --no-audio was given; "
+            "drop it or pick a visual-only checkpoint"
         )
+    return open_sound(options, spec.audio, spec.model)
+
+
+def open_sound(options: RunOptions, cfg: SpectrogramConfig, model: str) -> AudioInput:
+    """The file's own track for a file, else the microphone; one clear line when neither."""
+    needs = f"model {model} is audio-visual and needs sound"
     kind = source_kind(options.source)
     try:
         if kind == "file":
-            audio: AudioInput = FileAudio.open(options.source, spec.audio)
+            audio: AudioInput = FileAudio.open(options.source, cfg)
             log.info("audio: the file's own track")
         elif kind == "url" and options.mic is None:
             raise AvaffectError("a stream URL's sound is not read live; pass --mic DEVICE")
         else:
-            audio = MicSource(spec.audio, options.mic, options.mic_backend)
+            audio = MicSource(cfg, options.mic, options.mic_backend)
     except NoAudioTrack as err:
         raise AvaffectError(f"{needs}, but {err}; pick a visual-only checkpoint") from None
     except AvaffectError as err:
         raise AvaffectError(f"{needs}: {err}") from None
     return audio
+
+
+def load_default(options: RunOptions) -> tuple[Engine, AudioInput | None]:
+    """No --checkpoint: the shipped audio-visual model when there is sound to hear (the file's
+    track, or a microphone that opens), the visual streaming default otherwise; says which."""
+    fused = shipped.available_shipped().get(DEFAULT_AV_MODEL)
+    if fused is None or not options.audio:
+        why = "--no-audio" if options.audio is False else "no audio-visual model in this install"
+        log.info("audio: not used (%s)", why)
+        return load_engine_for(options), None
+    try:
+        audio = open_sound(options, read_config(fused).audio, DEFAULT_AV_MODEL)
+    except AvaffectError as err:
+        log.info("audio: none (%s); running the visual model", err)
+        return load_engine_for(options), None
+    try:
+        engine = load_engine_for(options, fused)
+    except BaseException:
+        audio.close()
+        raise
+    log.info("audio: heard; running the audio-visual model %s", DEFAULT_AV_MODEL)
+    return engine, audio
 
 
 def build_pipeline(
@@ -97,13 +131,16 @@ def build_pipeline(
         raise AvaffectError(f"--max-faces must be at least 1, got {options.max_faces}")
     video = VideoSource.open(options.source, mode=options.video_mode or default_mode)
     try:
-        engine = engine or load_engine_for(options)
+        if engine is None and options.checkpoint is None:
+            engine, audio = load_default(options)
+        else:
+            engine = engine or load_engine_for(options)
+            audio = open_audio(options, engine)
         detector = create_detector(
             options.detector, options.detector_model, detect_size=options.detect_size
         )
         max_faces = min(options.max_faces, engine.spec.max_faces or options.max_faces)
         finder = FaceFinder(detector, engine.spec.face, max_faces=max_faces)
-        audio = open_audio(options, engine)
     except BaseException:
         video.close()
         raise
