@@ -118,3 +118,17 @@ def test_a_visual_model_is_scored_on_the_audio_visual_pairs_faces(tmp_path, caps
     report = json.loads(capsys.readouterr().out)
     assert report["samples"] == 3 and report["frames"] == 24
     assert "va_ccc_arousal" in report["metrics"]
+    assert report["sequence_end"]["sequences"] == 3
+
+
+def test_sequence_end_scores_read_the_last_labelled_step_of_each_sequence():
+    """A clip's decision is the output after hearing all of it, not padding after its end."""
+    from avaffect.train.evaluate import sequence_end_scores
+
+    true = np.array([[2, 2, 2, -1], [4, 4, 4, 4]])
+    logits = np.zeros((2, 4, 7), np.float32)
+    logits[:, :, 0] = 1.0  # wrong everywhere ...
+    logits[0, 2, 2] = logits[1, 3, 4] = 5.0  # ... except at the last labelled steps
+    logits[0, 3, 6] = 9.0  # the padded step is not read
+    scores = sequence_end_scores({"expr": logits.reshape(8, 7)}, {"expr": true.reshape(8)}, 4)
+    assert scores == {"sequences": 2, "expr_acc": 1.0, "expr_f1": 1.0}

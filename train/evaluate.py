@@ -20,7 +20,7 @@ from avaffect.train.batches import forward_batch, targets_of, to_device
 from avaffect.train.data import open_dataset
 from avaffect.train.data.registry import has_sequences
 from avaffect.train.distributed import DistContext, all_gather, pick_device
-from avaffect.train.metrics import confusion_matrix, evaluate_outputs, f1_per_class
+from avaffect.train.metrics import confusion_matrix, evaluate_outputs, f1_per_class, mean_f1
 from avaffect.train.models import model_from_checkpoint
 from avaffect.train.models.base import AffectModel
 
@@ -131,6 +131,31 @@ def expression_details(outputs: dict[str, np.ndarray], targets: dict[str, np.nda
     }
 
 
+def sequence_end_scores(
+    outputs: dict[str, np.ndarray], targets: dict[str, np.ndarray], seq_len: int
+) -> dict | None:
+    """Expression accuracy and macro F1 at each sequence's last labelled step: on speech
+    (crema_d: one clip a sequence) the decision after hearing the whole clip, the measure
+    listening tests report, where the per-step scores also count the first tenths of a
+    second. None when expressions were not both predicted and labelled."""
+    if "expr" not in outputs or "expr" not in targets:
+        return None
+    true = targets["expr"].reshape(-1, seq_len)
+    labelled = true >= 0
+    kept = labelled.any(axis=1)
+    if not kept.any():
+        return None
+    last = seq_len - 1 - np.argmax(labelled[:, ::-1], axis=1)
+    rows = np.flatnonzero(kept)
+    pred = outputs["expr"].reshape(-1, seq_len, NUM_EXPRESSIONS)[rows, last[rows]].argmax(-1)
+    true = true[rows, last[rows]]
+    return {
+        "sequences": int(len(rows)),
+        "expr_acc": float((pred == true).mean()),
+        "expr_f1": mean_f1(pred, true, NUM_EXPRESSIONS),
+    }
+
+
 def score_outputs(outputs: dict[str, np.ndarray], targets: dict[str, np.ndarray]) -> dict[str, float]:
     """The flat metrics dict (avaffect.train.metrics), AU outputs being logits."""
     return evaluate_outputs(outputs, targets, au_from_logits=True)
@@ -195,4 +220,5 @@ def evaluate_checkpoint(
         "headline": {m: metrics[m] for m in headline_measures(dataset, model.tasks) if m in metrics},
         "metrics": metrics,
         "expression": expression_details(outputs, targets),
+        "sequence_end": sequence_end_scores(outputs, targets, kwargs["seq_len"]) if sequence else None,
     }

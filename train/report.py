@@ -31,6 +31,11 @@ def format_report(report: dict) -> str:
     lines += [f"  {k:<34} {v:8.4f}" for k, v in report["metrics"].items()]
     if not report["metrics"]:
         lines.append("  (none: the dataset labels no task this model predicts)")
+    if report.get("sequence_end"):
+        end = report["sequence_end"]
+        lines += ["", f"at each sequence's last labelled step ({end['sequences']} sequences)",
+                  f"  {MEASURE_NAMES['expr_acc']:<34} {end['expr_acc']:8.4f}",
+                  f"  {MEASURE_NAMES['expr_f1']:<34} {end['expr_f1']:8.4f}"]
     if report.get("expression"):
         lines += ["", *_expression_tables(report["expression"])]
     return "\n".join(lines)
