@@ -78,7 +78,7 @@ def align_columns(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
 def shipped_rows() -> list[dict]:
     """One dict per shipped model present in this install, read from checkpoint headers only."""
     from avaffect.checkpoint import read_config
-    from avaffect.shipped import DEFAULT_MODEL, SHIPPED, available_shipped
+    from avaffect.shipped import DEFAULT_AV_MODEL, DEFAULT_MODEL, SHIPPED, available_shipped
 
     rows = []
     for name, path in available_shipped().items():
@@ -93,6 +93,7 @@ def shipped_rows() -> list[dict]:
                 "expr_acc": config.metrics.get("expr_acc"),
                 "trained_on": config.training.get("dataset", ""),
                 "default": name == DEFAULT_MODEL,
+                "default_with_sound": name == DEFAULT_AV_MODEL,
                 "description": SHIPPED[name][1],
                 "path": str(path),
             }
@@ -100,11 +101,18 @@ def shipped_rows() -> list[dict]:
     return rows
 
 
+SHIPPED_FOOTNOTE = """
+* the default of live, analyze, serve and bench; + of live and analyze when there is sound.
+ACC: expression accuracy on the data it was selected on (FER2013 PublicTest; per frame of
+its pseudo-video for a recurrent model, per step of the validation face/voice pairs for the
+audio-visual one); docs/defaults.md has the full evaluation."""
+
+
 def format_shipped(rows: list[dict]) -> str:
     header = ("NAME", "MODEL", "FACE", "MB", "ACC", "DESCRIPTION")
     lines = [
         (
-            r["name"] + (" *" if r["default"] else ""),
+            r["name"] + (" *" if r["default"] else " +" if r["default_with_sound"] else ""),
             r["model"],
             r["face"],
             f"{r['megabytes']:.1f}",
@@ -129,9 +137,7 @@ def run(args: argparse.Namespace) -> int:
             print("no shipped model in this install; reinstall avaffect")
         else:
             print(format_shipped(rows))
-            print("\n* the default of live, analyze, serve and bench. ACC: expression accuracy on the")
-            print("data it was selected on (FER2013 PublicTest; per frame of its pseudo-video for a")
-            print("recurrent model); docs/defaults.md has the full evaluation.")
+            print(SHIPPED_FOOTNOTE)
         return 0
 
     summaries = summarise_all()
