@@ -26,6 +26,14 @@ SHIPPED: dict[str, tuple[str, str]] = {
         "default_frame_fer2013.safetensors",
         "MT-VGG lite: VA, 8 AUs, 7 expressions from one frame",
     ),
+    "default_av_fer2013_crema_d": (
+        "default_av_fer2013_crema_d.safetensors",
+        "A/V-MT-VGG-RNN lite: face and speech fused by a GRU (live default when there is sound)",
+    ),
+    "default_audio_crema_d": (
+        "default_audio_crema_d.safetensors",
+        "audio MT-VGG-RNN lite: VA, 8 AUs, 6 expressions (no Surprise) from speech alone",
+    ),
 }
 
 #: what `avaffect live`, `analyze`, `serve` and `bench` run when no --checkpoint is given:

@@ -208,37 +208,16 @@ def test_bench_pipeline_reports_fps_stage_times_drops_and_latency(workdir):
     assert summary["latency_ms"]["median"] > 0
 
 
-def test_without_a_checkpoint_analyze_runs_the_shipped_streaming_model(workdir):
-    out = workdir / "out_default"
-    args = ["analyze", str(workdir / "talk.mp4"), "--out", str(out), "--backend", "torch"]
-    assert main([*args, "--detector-model", str(YUNET), "-q"]) == 0
-    summary = json.loads((out / "summary.json").read_text())
-    assert summary["model"] == "mt_vgg_rnn_lite" and summary["face_rows"] == FRAMES
-    assert summary["audio"] is None  # a visual-only default ignores the file's sound
-
-
-@pytest.fixture
-def shipped_av(workdir, monkeypatch):
-    """The shipped models as installed, plus the tiny A/V checkpoint as the fused default."""
-    from avaffect import shipped
-
-    installed = shipped.available_shipped()
-    fused = {shipped.DEFAULT_AV_MODEL: workdir / "av.safetensors"}
-    monkeypatch.setattr(shipped, "available_shipped", lambda: {**installed, **fused})
-
-
 @pytest.mark.parametrize(
     ("video", "extra", "model"),
     [
-        ("talk.mp4", [], "av_mt_vgg_rnn_lite"),  # the file has sound: the fused model hears it
-        ("silent.mp4", [], "mt_vgg_rnn_lite"),  # no track: the visual default, not a refusal
+        ("talk.mp4", [], "av_mt_vgg_rnn_lite"),  # the file has sound: the shipped fused model hears it
+        ("silent.mp4", [], "mt_vgg_rnn_lite"),  # no track: the shipped streaming model, not a refusal
         ("talk.mp4", ["--no-audio"], "mt_vgg_rnn_lite"),
     ],
 )
-def test_without_a_checkpoint_the_fused_model_runs_when_there_is_sound(
-    workdir, shipped_av, caplog, video, extra, model
-):
-    out = workdir / f"out_pick_{video}_{len(extra)}"
+def test_without_a_checkpoint_the_fused_model_runs_when_there_is_sound(workdir, caplog, video, extra, model):
+    out = workdir / f"out_default_{video}_{len(extra)}"
     args = ["analyze", str(workdir / video), "--out", str(out), "--backend", "torch", *extra]
     with caplog.at_level("INFO", logger="avaffect.realtime"):
         assert main([*args, "--detector-model", str(YUNET)]) == 0
