@@ -20,7 +20,7 @@ WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 SHIPPED: dict[str, tuple[str, str]] = {
     "default_stream_fer2013": (
         "default_stream_fer2013.safetensors",
-        "MT-VGG-RNN lite: VA, 8 AUs, 7 expressions per frame with GRU state (live default)",
+        "MT-VGG-RNN lite: VA, 8 AUs, 7 expressions per frame with GRU state (live default without sound)",
     ),
     "default_frame_fer2013": (
         "default_frame_fer2013.safetensors",
