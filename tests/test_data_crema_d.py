@@ -180,6 +180,8 @@ def test_mistakes_are_one_line_errors(tmp_path: Path) -> None:
         open_dataset("crema_d", CREMA, "test", audio=AUDIO)
     with pytest.raises(AvaffectError, match="needs the CREMA-D folder too"):
         open_dataset("fer2013_crema_av", tmp_path, "test", sequence=True, audio=AUDIO)
+    with pytest.raises(AvaffectError, match="folder .*nowhere not found; set the option crema_d"):
+        open_dataset("fer2013_crema_av", FER_NPZ, "test", sequence=True, crema_d=tmp_path / "nowhere")
 
 
 # ---- fer2013_crema_av ------------------------------------------------------------------------

@@ -95,11 +95,12 @@ class FER2013CremaAV(AffectDataset):
         seed: int = 0,
         motion: MotionRange | dict | None = None,
     ):
+        # the folder comes in as an option, so say how to set one (CremaDClips cannot)
+        how = "set the option crema_d to it (train: data.options.crema_d=PATH, eval: --option crema_d=PATH)"
         if crema_d is None:
-            raise AvaffectError(
-                "fer2013_crema_av needs the CREMA-D folder too: set data.options.crema_d "
-                "(the option crema_d) to it; --data / path is the FER2013 file"
-            )
+            raise AvaffectError(f"fer2013_crema_av needs the CREMA-D folder too: {how}; the path is the FER2013 file")
+        if not Path(crema_d).expanduser().is_dir():
+            raise AvaffectError(f"fer2013_crema_av: CREMA-D folder {crema_d} not found; {how}")
         if seq_len < 1 or seed < 0:
             raise AvaffectError(
                 f"seq_len must be at least 1 and seed 0 or more, got {seq_len}, {seed}"
