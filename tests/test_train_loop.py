@@ -15,6 +15,7 @@ from avaffect.face import FaceSpec
 from avaffect.train.config import build_config
 from avaffect.train.data import write_synthetic_affwild2
 from avaffect.train.models import create_model, model_from_checkpoint
+from avaffect.train.precision import native_cpu_bf16
 from avaffect.train.trainer import train
 
 TINY = ["model.name=mt_vgg_lite", "model.kwargs.width=0.125", "face.size=48", "batch_size=16",
@@ -114,3 +115,20 @@ def test_cli_trains_then_resumes_from_the_saved_config_with_more_steps(synthetic
     assert "resuming with changed settings: steps" in printed and "trained 5 steps" in printed
     training = read_config(out / "last.safetensors").training
     assert training["step"] == 5 and training["recipe"] == "mt_vgg"
+
+
+@pytest.mark.skipif(not native_cpu_bf16(), reason="this CPU has no native bfloat16 (AMX / AVX512-BF16)")
+def test_cpu_bf16_trains_as_well_where_the_cpu_has_it(synthetic, tmp_path, capsys):
+    run = train(tiny(synthetic, tmp_path / "bf16", "steps=80", "eval_every=80", "cpu_bf16=true",
+                     "device=cpu"), progress=False)
+    assert "autocast to bfloat16" in capsys.readouterr().out
+    assert run.metrics["va_ccc"] > 0.3 and run.metrics["expr_acc"] > 0.3  # as the fp32 run's bars
+    weights = run.model.state_dict()
+    assert all(w.dtype == torch.float32 for w in weights.values() if w.is_floating_point())
+
+
+def test_cpu_bf16_falls_back_to_fp32_on_a_cpu_without_it(synthetic, tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr("avaffect.train.precision.native_cpu_bf16", lambda: False)
+    train(tiny(synthetic, tmp_path / "old_cpu", "steps=2", "eval_every=2", "data.val_limit=8",
+               "cpu_bf16=true", "device=cpu"), progress=False)
+    assert "no native bfloat16" in capsys.readouterr().out

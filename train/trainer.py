@@ -45,6 +45,7 @@ from avaffect.train.evaluate import predict, score_outputs, select_score, spread
 from avaffect.train.losses import MultiTaskLoss
 from avaffect.train.model_setup import build_model, initialise
 from avaffect.train.optim import build_optimizer, build_scheduler
+from avaffect.train.precision import training_autocast
 from avaffect.train.run_log import LossWindow, MetricsLog
 from avaffect.train.sampling import ResumableSampler, SeededSamples
 
@@ -125,7 +126,8 @@ class Trainer:
         self.config, self.ctx, self.recipe, self.callbacks = config, ctx, recipe, list(callbacks)
         self.progress = progress and ctx.is_main
         self.device = ctx.device
-        self.use_amp = config.amp and self.device.type == "cuda"
+        self.use_amp = config.amp and self.device.type == "cuda"  # fp16 + its gradient scaler
+        self.autocast_dtype, self.precision_note = training_autocast(self.device, config.amp, config.cpu_bf16)
         if config.deterministic:
             torch.use_deterministic_algorithms(True, warn_only=True)
             torch.backends.cudnn.benchmark = False
@@ -217,8 +219,9 @@ class Trainer:
             self.out.mkdir(parents=True, exist_ok=True)
             # The resolved config, loadable as a recipe: `avaffect train <out>/config.toml`.
             (self.out / "config.toml").write_text(to_toml(self.config.to_dict()))
-            if self.init_note:
-                print(self.init_note)
+            for note in (self.init_note, self.precision_note):
+                if note:
+                    print(note)
         bar = tqdm(total=self.total_steps, initial=self.step, desc=self.recipe, unit="step",
                    disable=not self.progress, dynamic_ncols=True)
         self.window.reset()
@@ -239,7 +242,8 @@ class Trainer:
     def _train_step(self, batch: dict) -> None:
         self.model.train()
         batch = to_device(batch, self.device)
-        with torch.autocast(self.device.type, dtype=torch.float16, enabled=self.use_amp):
+        dtype = self.autocast_dtype
+        with torch.autocast(self.device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
             total, parts = self.loss_step(batch)
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(total).backward()
