@@ -32,8 +32,8 @@ CREMA_D = DATA / "crema_d_audio"
 HELD_OUT = {
     "default_stream_fer2013": ("fer2013", FER2013, "PublicTest", {}, 600, 0.55),
     "default_frame_fer2013": ("fer2013", FER2013, "PublicTest", {}, 600, 0.55),
-    # speech of the six test actors, never heard in training (per 0.1 s step, first clips too)
-    "default_audio_crema_d": ("crema_d", CREMA_D, "test", {}, 120, 0.35),
+    # speech of the six test actors, never heard in training (per 0.2 s step, first steps too)
+    "default_audio_crema_d": ("crema_d", CREMA_D, "test", {}, 120, 0.38),
     # odd PublicTest faces with the test actors' speech: neither seen in training
     "default_av_fer2013_crema_d": (
         "fer2013_crema_av", FER2013, "test", {"crema_d": str(CREMA_D), "priors": True}, 60, 0.55
