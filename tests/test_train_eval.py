@@ -61,7 +61,7 @@ def test_eval_json_is_consistent_with_its_confusion_matrix(checkpoint, capsys):
         ({"--dataset": "cifar10"}, "unknown dataset 'cifar10'"),
         ({"--path": "/no/such/place"}, "no such file or folder"),
         ({"--split": "holdout"}, "unknown split 'holdout'"),
-        ({"--limit": "-1"}, "--limit and --num-workers at least 0"),
+        ({"--limit": "-1"}, "--limit, --num-workers and --sequence-length at least 0"),
     ],
 )
 def test_eval_mistakes_are_one_line_errors(checkpoint, capsys, change, message):
@@ -119,6 +119,10 @@ def test_a_visual_model_is_scored_on_the_audio_visual_pairs_faces(tmp_path, caps
     assert report["samples"] == 3 and report["frames"] == 24
     assert "va_ccc_arousal" in report["metrics"]
     assert report["sequence_end"]["sequences"] == 3
+    # another model's sequence length, to score both on the same sequences
+    assert main([*argv, "--sequence-length", "12"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["sequence_length"] == 12 and report["frames"] == 36
 
 
 def test_sequence_end_scores_read_the_last_labelled_step_of_each_sequence():

@@ -111,6 +111,11 @@ def add_eval_parser(subparsers) -> None:
     parser.add_argument("--num-workers", type=int, default=0, metavar="N", help="data loader processes (default 0)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default auto)")
     parser.add_argument(
+        "--sequence-length", type=int, default=0, metavar="N",
+        help="steps per sequence for a recurrent model (default: the length it was trained on); "
+        "give two models the same N to score them on the same sequences",
+    )  # fmt: skip
+    parser.add_argument(
         "--option", action="append", default=[], metavar="KEY=VALUE",
         help="a dataset option, as a recipe's data.options (repeatable; TOML values, e.g. "
         "crema_d=../shared/data/crema_d_audio priors=true); on the database the checkpoint was "
@@ -185,14 +190,16 @@ def run_eval(args: argparse.Namespace) -> int:
     from avaffect.train.evaluate import evaluate_checkpoint
     from avaffect.train.report import format_report
 
-    if args.batch_size < 1 or args.limit < 0 or args.num_workers < 0:
-        raise AvaffectError("--batch-size must be at least 1, --limit and --num-workers at least 0")
+    if args.batch_size < 1 or args.limit < 0 or args.num_workers < 0 or args.sequence_length < 0:
+        raise AvaffectError(
+            "--batch-size must be at least 1, --limit, --num-workers and --sequence-length at least 0"
+        )
     if not Path(args.path).expanduser().exists():
         raise AvaffectError(f"--path {args.path}: no such file or folder; pass the database's location")
     report = evaluate_checkpoint(
         args.checkpoint, args.dataset, args.path, split=args.split, batch_size=args.batch_size,
         limit=args.limit, device=args.device, num_workers=args.num_workers, progress=not args.no_progress,
-        options=dataset_options(args.option),
+        options=dataset_options(args.option), sequence_length=args.sequence_length,
     )
     print(json.dumps(report, indent=2) if args.json else format_report(report))
     return 0

@@ -183,13 +183,16 @@ def evaluate_checkpoint(
     num_workers: int = 0,
     progress: bool = True,
     options: dict | None = None,
+    sequence_length: int = 0,
 ) -> dict:
     """Score a checkpoint on a database the way the paper reports it; a JSON-able report.
 
     The dataset is read with the checkpoint's OWN face spec and spectrogram config (and, for
     a recurrent model, its training sequence length), never with a guess. ``options`` are the
     dataset's (as a recipe's ``data.options``); on the database it was trained on, the
-    checkpoint's own options are the defaults they update.
+    checkpoint's own options are the defaults they update. ``sequence_length`` (0: the
+    training length) sets a recurrent model's steps per sequence, so that two models trained
+    on different lengths can be scored on the same sequences.
     """
     ckpt_path = resolve_checkpoint(checkpoint)
     model, ckpt = model_from_checkpoint(ckpt_path)
@@ -198,7 +201,7 @@ def evaluate_checkpoint(
     sequence = model.recurrent and not stills
     kwargs: dict = {"sequence": sequence, "face": cfg.face, "audio": cfg.audio if model.uses_audio else None}
     if sequence:
-        kwargs["seq_len"] = int(cfg.training.get("sequence_length") or 90)
+        kwargs["seq_len"] = int(sequence_length or cfg.training.get("sequence_length") or 90)
     dataset_options = {**trained_options(cfg.training, dataset), **(options or {})}
     opened = open_dataset(dataset, path, split, **kwargs, **dataset_options)
     data = spread_subset(StillsAsSequences(opened) if stills else opened, limit)
@@ -215,6 +218,7 @@ def evaluate_checkpoint(
         "split": split,
         "options": dataset_options,
         "samples": len(data),
+        "sequence_length": kwargs.get("seq_len"),
         "note": "each still a one-frame sequence from a zero GRU state" if stills else "",
         "frames": int(len(next(iter(targets.values())))) if targets else 0,
         "headline": {m: metrics[m] for m in headline_measures(dataset, model.tasks) if m in metrics},
