@@ -106,8 +106,8 @@ def shipped_rows() -> list[dict]:
 SHIPPED_FOOTNOTE = """
 * the default of live, analyze, serve and bench; + of live and analyze when there is sound.
 ACC: expression accuracy on the data it was selected on (FER2013 PublicTest; per frame of
-its pseudo-video for a recurrent model; per 0.1 s step of the validation actors' speech for
-the audio model, of the validation face/voice pairs for the audio-visual one);
+its pseudo-video for a recurrent model; per step of the validation actors' speech for the
+audio model (0.2 s), of the validation face/voice pairs for the audio-visual one (0.1 s));
 docs/defaults.md has the full evaluation on held-out data."""
 
 
