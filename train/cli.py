@@ -37,9 +37,12 @@ examples:
   avaffect eval --checkpoint best.safetensors --dataset rafdb --path /data/RAF-DB --limit 500
   avaffect eval --checkpoint default_stream_fer2013 --dataset fer2013_crema_av --split test \\
       --path fer2013.npz --option crema_d=crema_d_audio --option priors=true
+  avaffect eval --checkpoint default_audio_crema_d --dataset fer2013_crema_av --split test \\
+      --path fer2013.npz --option crema_d=crema_d_audio --option priors=true --sequence-length 32
 
 --option sets a dataset option (as a recipe's data.options); on the database the checkpoint
-was trained on, its own options are the defaults.
+was trained on, its own options are the defaults. --sequence-length scores a recurrent model
+on sequences of another model's length (here the fused model's 32 steps), so both see the same ones.
 
 measures: CCC for valence/arousal, F1 for AUs and expressions; accuracy on FER2013 and mean
 diagonal on RAF-DB (the paper's). Expression databases also get per-class F1 and the
