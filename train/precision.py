@@ -19,7 +19,7 @@ def native_cpu_bf16() -> bool:
     probes = ("_is_amx_tile_supported", "_is_avx512_bf16_supported")
     try:
         return any(getattr(torch.cpu, name)() for name in probes if hasattr(torch.cpu, name))
-    except RuntimeError:  # a build without the CPU capability probes
+    except RuntimeError:  # a probe that cannot query this CPU: assume no native bf16
         return False
 
 

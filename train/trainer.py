@@ -126,8 +126,8 @@ class Trainer:
         self.config, self.ctx, self.recipe, self.callbacks = config, ctx, recipe, list(callbacks)
         self.progress = progress and ctx.is_main
         self.device = ctx.device
-        self.use_amp = config.amp and self.device.type == "cuda"  # fp16 + its gradient scaler
         self.autocast_dtype, self.precision_note = training_autocast(self.device, config.amp, config.cpu_bf16)
+        self.use_amp = self.autocast_dtype == torch.float16  # CUDA fp16: needs the gradient scaler
         if config.deterministic:
             torch.use_deterministic_algorithms(True, warn_only=True)
             torch.backends.cudnn.benchmark = False
