@@ -87,8 +87,10 @@ def shipped_rows() -> list[dict]:
             {
                 "name": name,
                 "model": config.model,
-                # the audio stream alone sees no face (its config keeps the default spec)
-                "face": "" if config.model.startswith("mt_vgg_rnn_audio") else f"{config.face.size}px {config.face.color}",
+                # a model that sees a face was built with its size (train.model_setup.model_kwargs
+                # passes face_size to every factory that takes one); the audio stream alone was
+                # not, and its config keeps the default face spec, which it never used
+                "face": f"{config.face.size}px {config.face.color}" if "face_size" in config.model_kwargs else "",
                 "audio": config.audio is not None,
                 "audio_rate": config.audio.sample_rate if config.audio is not None else None,
                 "megabytes": round(path.stat().st_size / 1e6, 2),
