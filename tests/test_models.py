@@ -266,6 +266,63 @@ def test_load_stream_weights_initialises_both_streams():
     ]
 
 
+# --- mirror averaging -------------------------------------------------------------------------
+
+MIRRORED = ["mt_vgg", "st_vgg", "mt_vgg_rnn", "av_mt_vgg_rnn"]
+
+
+def run_model(model: AffectModel, face: torch.Tensor, spectrogram) -> dict[str, torch.Tensor]:
+    if model.recurrent:
+        return model.step(face, spectrogram)[0]
+    return model(face)
+
+
+@pytest.mark.parametrize("name", MIRRORED)
+def test_mirror_average_sees_a_face_and_its_mirror_alike_at_inference(name):
+    plain = tiny(name, batch_norm=True).eval()
+    mirrored = tiny(name, batch_norm=True, mirror_average=True).eval()
+    mirrored.load_state_dict(plain.state_dict())  # the option adds no weights
+    face, spectrogram = inputs(plain, batch=3)
+    with torch.no_grad():
+        got = run_model(mirrored, face, spectrogram)
+        of_mirror = run_model(mirrored, face.flip(-1), spectrogram)
+        one_side = run_model(plain, face, spectrogram)
+    for task in got:
+        torch.testing.assert_close(got[task], of_mirror[task], atol=1e-5, rtol=1e-5)
+    assert not torch.allclose(got["expr"], one_side["expr"], atol=1e-4)
+
+
+def test_mirror_average_is_the_mean_of_both_sides_features_and_leaves_training_alone():
+    plain = tiny("mt_vgg", batch_norm=True)
+    mirrored = tiny("mt_vgg", batch_norm=True, mirror_average=True)
+    face = torch.randn(4, 3, 96, 96)
+    with torch.no_grad():
+        torch.testing.assert_close(mirrored.trunk(face), plain.trunk(face))  # train mode: one side
+        plain.eval(), mirrored.eval()
+        both = (plain.trunk(face) + plain.trunk(face.flip(-1))) / 2
+        torch.testing.assert_close(mirrored.trunk(face), both, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.filterwarnings("ignore")  # exporter warnings; parity is the check
+def test_mirror_averaged_model_exports_to_onnx_alike():
+    ort = pytest.importorskip("onnxruntime")
+    model = tiny("mt_vgg", mirror_average=True, face_size=48).eval()
+    buffer = io.BytesIO()
+    face = torch.randn(2, 3, 48, 48)
+    torch.onnx.export(
+        model, (face,), buffer, dynamo=False, opset_version=17,
+        input_names=["face"], output_names=["va", "au", "expr"],
+        dynamic_axes={"face": {0: "n"}} | {k: {0: "n"} for k in ("va", "au", "expr")},
+    )
+    session = ort.InferenceSession(buffer.getvalue(), providers=["CPUExecutionProvider"])
+    face = torch.randn(3, 3, 48, 48)
+    got = session.run(None, {"face": face.numpy()})
+    with torch.no_grad():
+        expected = model(face)
+    for g, task in zip(got, ("va", "au", "expr"), strict=True):
+        np.testing.assert_allclose(g, expected[task].numpy(), atol=1e-4)
+
+
 # --- mistakes --------------------------------------------------------------------------------
 
 
@@ -275,6 +332,7 @@ def test_load_stream_weights_initialises_both_streams():
         ("no_such_net", {}, "unknown model"),
         ("mt_vgg", {"colour": "red"}, "bad arguments"),
         ("mt_vgg", {"width": -1}, "width"),
+        ("mt_vgg", {"mirror_average": "yes"}, "mirror_average must be true or false"),
         ("st_vgg", {"task": "pain"}, "task"),
         ("mt_arcres", {"margin": 3}, "margin"),
         ("mt_inception_resnet", {"blocks": [1, 2]}, "blocks"),

@@ -62,12 +62,16 @@ class AVMTVGGRNN(RecurrentModel):
         dropout: float,
         batch_norm: bool = False,
         audio_batch_norm: bool = False,
+        mirror_average: bool = False,
     ) -> None:
         super().__init__()
         self.tasks = TASKS
         self.face_shape = tuple(face_shape)
         self.spectrogram_shape = tuple(spectrogram_shape)
-        self.face_stream = RecurrentStream(VGGTrunk(face_shape, width, batch_norm=batch_norm))
+        face_trunk = VGGTrunk(
+            face_shape, width, batch_norm=batch_norm, mirror_average=mirror_average
+        )
+        self.face_stream = RecurrentStream(face_trunk)
         self.audio_stream = RecurrentStream(
             VGGTrunk(
                 spectrogram_shape,
@@ -132,10 +136,12 @@ def av_mt_vgg_rnn(
     audio_width: float | None = None,
     batch_norm: bool = False,
     audio_batch_norm: bool = False,
+    mirror_average: bool = False,
 ) -> AVMTVGGRNN:
     """``audio_width`` (default: ``width``) is the spectrogram stream's width multiplier;
     ``batch_norm`` (face stream) and ``audio_batch_norm`` must match the streams that
-    initialise them."""
+    initialise them; ``mirror_average`` averages each face with its mirror image at inference
+    (see VGGTrunk; the spectrogram has no mirror)."""
     spec = SpectrogramConfig().shape if spectrogram_shape is None else spectrogram_shape
     face = face_input_shape(face_size, in_channels)
     return AVMTVGGRNN(
@@ -146,4 +152,5 @@ def av_mt_vgg_rnn(
         dropout,
         batch_norm,
         audio_batch_norm,
+        mirror_average,
     )

@@ -63,6 +63,13 @@ def check_counts(name: str, counts, length: int, minimum: int = 0) -> tuple[int,
     return tuple(counts)
 
 
+def check_flag(name: str, value) -> bool:
+    """A yes/no model option (JSON true/false); ``"false"`` from a command line is not a flag."""
+    if not isinstance(value, bool):
+        raise AvaffectError(f"{name} must be true or false, got {value!r}")
+    return value
+
+
 def check_positive_int(name: str, value) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise AvaffectError(f"{name} must be a positive integer, got {value!r}")

@@ -77,6 +77,7 @@ class MTVGGRNN(RecurrentModel):
         width: float,
         dropout: float,
         batch_norm: bool = False,
+        mirror_average: bool = False,
     ) -> None:
         super().__init__()
         self.tasks = TASKS
@@ -90,6 +91,7 @@ class MTVGGRNN(RecurrentModel):
             width,
             pool_to=SPECTROGRAM_POOL if self.uses_audio else None,
             batch_norm=batch_norm,
+            mirror_average=mirror_average,
         )
         self.gru = nn.GRU(self.frame.out_features, GRU_UNITS, GRU_LAYERS, batch_first=True)
         self.dropout = nn.Dropout(check_dropout(dropout))
@@ -157,10 +159,13 @@ def mt_vgg_rnn(
     face_size: int = 96,
     in_channels: int = 3,
     batch_norm: bool = False,
+    mirror_average: bool = False,
 ) -> MTVGGRNN:
-    """``batch_norm`` must match the MT-VGG whose weights initialise the CNN."""
+    """``batch_norm`` must match the MT-VGG whose weights initialise the CNN; with
+    ``mirror_average`` the GRU reads the mean features of each face and its mirror image at
+    inference (see VGGTrunk)."""
     shape = face_input_shape(face_size, in_channels)
-    return MTVGGRNN("face", shape, width, dropout, batch_norm)
+    return MTVGGRNN("face", shape, width, dropout, batch_norm, mirror_average)
 
 
 # A full-band 1 s spectrogram (728 x 44) is 3.5 times a 96x96 face: the lite audio stream
