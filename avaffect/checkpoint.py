@@ -4,7 +4,8 @@ Weights are safetensors (never pickle: checkpoints are things users download). T
 sits in the safetensors metadata under the key ``avaffect`` and names the model and its
 arguments, the input spec (face crop and spectrogram), the label order, the training data
 and metrics. Loading needs nothing else. Writes are atomic: a crash never leaves half a file
-where a good checkpoint was.
+where a good checkpoint was. A packed copy (``avaffect pack``) stores its weights in fp16, or
+its weight matrices in int8 (:mod:`avaffect.quantize`); both load back as fp32.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from avaffect.audio import SpectrogramConfig
 from avaffect.errors import AvaffectError
 from avaffect.face import FaceSpec
 from avaffect.labels import labels_dict
+from avaffect.quantize import SCALE_SUFFIX, dequantize_int8, quantizable, quantize_int8
 
 FORMAT = "avaffect-checkpoint"
 FORMAT_VERSION = 1
@@ -158,6 +160,7 @@ def load_checkpoint(path: str | os.PathLike, weights: bool = True) -> Checkpoint
             state = load_bytes(path.read_bytes())
         except (SafetensorError, ValueError, OSError) as err:
             raise AvaffectError(f"{path}: weights unreadable ({err}); the file is truncated or corrupt") from None
+        state = dequantize_int8(state)  # `avaffect pack --int8` files load as fp32 weights
     return Checkpoint(config=config, state_dict=state, path=path)
 
 
@@ -197,16 +200,28 @@ def file_sha256(path: str | os.PathLike) -> str:
 
 
 def pack_checkpoint(
-    source: str | os.PathLike, destination: str | os.PathLike, dtype: torch.dtype = torch.float16
+    source: str | os.PathLike,
+    destination: str | os.PathLike,
+    dtype: torch.dtype = torch.float16,
+    model_kwargs: dict | None = None,
+    int8: bool = False,
 ) -> Path:
     """A copy of ``source`` whose floating-point tensors are stored as ``dtype`` (fp16 halves
     the file, which is how the shipped defaults fit in git). Loading casts them back into the
     model's fp32 parameters, so every consumer works unchanged; whether accuracy holds is for
-    the caller to measure on the packed file. Integer tensors (BN's batch counters) stay."""
+    the caller to measure on the packed file. Integer tensors (BN's batch counters) stay.
+
+    ``model_kwargs`` are merged into the config's: inference-only options that need no
+    retraining (``mirror_average``); the caller checks that the model accepts them.
+    ``int8`` stores the weight matrices as int8 with a scale per output channel
+    (:mod:`avaffect.quantize`), about half the size of fp16."""
     ckpt = load_checkpoint(source)
     limit = torch.finfo(dtype).max
     packed = {}
     for name, tensor in ckpt.state_dict.items():
+        if int8 and quantizable(tensor):
+            packed[name], packed[name + SCALE_SUFFIX] = quantize_int8(tensor)
+            continue
         if tensor.is_floating_point():
             if tensor.numel() and tensor.abs().max().item() > limit:
                 raise AvaffectError(
@@ -215,5 +230,9 @@ def pack_checkpoint(
             tensor = tensor.to(dtype)
         packed[name] = tensor
     config = ckpt.config
-    config.extra = {**config.extra, "packed": {"dtype": str(dtype).removeprefix("torch."), "source_sha256": file_sha256(source)}}
+    config.model_kwargs = {**config.model_kwargs, **(model_kwargs or {})}
+    packing = {"dtype": str(dtype).removeprefix("torch."), "source_sha256": file_sha256(source)}
+    if int8:
+        packing["weights"] = "int8, one scale per output channel"
+    config.extra = {**config.extra, "packed": packing}
     return save_checkpoint(destination, packed, config)
