@@ -1,9 +1,10 @@
 """The models shipped inside the package, and the one function that turns a name or a path
 into a checkpoint file, so every command accepts both the same way.
 
-The weights are package data (``avaffect/weights/*.safetensors``, fp16): loading a default
-needs no flag and no network. How each was trained, and how well it does, is in
-docs/defaults.md (the model card); ``avaffect models --shipped`` lists them.
+The weights are package data (``avaffect/weights/*.safetensors``, packed by ``avaffect pack`` in
+fp16 or with int8 weight matrices): loading a default needs no flag and no network. How each
+was trained, and how well it does, is in docs/defaults.md (the model card); ``avaffect models
+--shipped`` lists them.
 """
 
 from __future__ import annotations
