@@ -86,6 +86,13 @@ def test_a_streaming_model_is_scored_on_stills_as_one_frame_sequences(tmp_path, 
     assert "50 samples, 50 frames" in text and "one-frame sequence from a zero GRU state" in text
 
 
+def test_sequence_length_where_there_are_no_sequences_is_an_error(checkpoint, capsys):
+    """A frame model scores one face at a time: the flag would be silently ignored."""
+    assert main(evaluate(checkpoint, "--limit", "10", "--sequence-length", "8")) == 2
+    err = capsys.readouterr().err
+    assert "--sequence-length is for a recurrent model" in err and err.count("\n") == 1
+
+
 def test_dataset_options_come_from_the_command_line(checkpoint, capsys):
     """--option is a dataset option: with priors FER2013 labels VA and AUs too, so eval scores them."""
     assert main(evaluate(checkpoint, "--json", "--limit", "100", "--option", "priors=true")) == 0

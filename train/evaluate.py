@@ -14,6 +14,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Subset
 from tqdm import tqdm
 
+from avaffect.errors import AvaffectError
 from avaffect.labels import EXPRESSIONS, NUM_EXPRESSIONS
 from avaffect.shipped import resolve_checkpoint
 from avaffect.train.batches import forward_batch, targets_of, to_device
@@ -202,6 +203,11 @@ def evaluate_checkpoint(
     kwargs: dict = {"sequence": sequence, "face": cfg.face, "audio": cfg.audio if model.uses_audio else None}
     if sequence:
         kwargs["seq_len"] = int(sequence_length or cfg.training.get("sequence_length") or 90)
+    elif sequence_length:
+        what = "a model that scores one frame at a time" if not model.recurrent else f"{dataset}'s stills"
+        raise AvaffectError(
+            f"--sequence-length is for a recurrent model on sequences, and this is {what}; drop it"
+        )
     dataset_options = {**trained_options(cfg.training, dataset), **(options or {})}
     opened = open_dataset(dataset, path, split, **kwargs, **dataset_options)
     data = spread_subset(StillsAsSequences(opened) if stills else opened, limit)
