@@ -234,5 +234,7 @@ def pack_checkpoint(
     packing = {"dtype": str(dtype).removeprefix("torch."), "source_sha256": file_sha256(source)}
     if int8:
         packing["weights"] = "int8, one scale per output channel"
+    if model_kwargs:  # the config's metrics were measured without them
+        packing["added_model_kwargs"] = dict(model_kwargs)
     config.extra = {**config.extra, "packed": packing}
     return save_checkpoint(destination, packed, config)

@@ -60,6 +60,7 @@ def test_pack_mirror_average_turns_it_on_without_touching_the_weights(trained_li
     assert main(["pack", str(trained_like), "--out", str(out), "--mirror-average"]) == 0
     packed, original = load_checkpoint(out), load_checkpoint(trained_like)
     assert packed.config.model_kwargs == {**original.config.model_kwargs, "mirror_average": True}
+    assert packed.config.extra["packed"]["added_model_kwargs"] == {"mirror_average": True}  # after its metrics
     for name, tensor in original.state_dict.items():
         assert torch.equal(packed.state_dict[name], tensor.to(packed.state_dict[name].dtype))
     model = model_from_checkpoint(out)[0]
