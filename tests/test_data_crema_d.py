@@ -22,6 +22,7 @@ from avaffect.cli import main
 from avaffect.errors import AvaffectError
 from avaffect.face import FaceSpec
 from avaffect.labels import EXPRESSIONS
+from avaffect.train.config import load_recipe
 from avaffect.train.data import open_dataset
 from avaffect.train.data.crema_d import CremaD
 from avaffect.train.data.crema_d_clips import EMOTION_TO_OURS, SPLIT_ACTORS, CremaDClips
@@ -263,7 +264,8 @@ TINY = [
 def stream_checkpoint(path: Path) -> Path:
     """An untrained checkpoint of the shipped streaming model's shape (what
     default_stream_fer2013 writes), to initialise the audio-visual face stream from."""
-    kwargs = {"dropout": 0.4, "batch_norm": True, "face_size": 48}
+    _, recipe = load_recipe("default_stream_fer2013")  # its width, batch norm, mirror averaging
+    kwargs = {**recipe["model"]["kwargs"], "face_size": recipe["face"]["size"]}
     model = create_model("mt_vgg_rnn_lite", **kwargs)
     config = CheckpointConfig(model="mt_vgg_rnn_lite", model_kwargs=kwargs, face=FER_FACE)
     return save_checkpoint(path, model.state_dict(), config)
