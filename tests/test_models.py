@@ -13,7 +13,13 @@ from torch import nn
 
 from avaffect.checkpoint import CheckpointConfig, load_checkpoint, save_checkpoint
 from avaffect.errors import AvaffectError
-from avaffect.train.models import AffectModel, create_model, list_models, model_from_checkpoint
+from avaffect.train.models import (
+    AffectModel,
+    create_model,
+    list_models,
+    model_from_checkpoint,
+    model_options,
+)
 
 ALL_NAMES = [entry.name for entry in list_models()]
 TINY_SPECTROGRAM = [1, 40, 12]
@@ -301,6 +307,13 @@ def test_mirror_average_is_the_mean_of_both_sides_features_and_leaves_training_a
         plain.eval(), mirrored.eval()
         both = (plain.trunk(face) + plain.trunk(face.flip(-1))) / 2
         torch.testing.assert_close(mirrored.trunk(face), both, atol=1e-5, rtol=1e-5)
+
+
+def test_model_options_say_which_models_can_mirror_average():
+    assert {"mirror_average", "face_size", "width"} <= model_options("mt_vgg_lite")
+    assert "mirror_average" not in model_options("mt_vgg_rnn_audio")  # a spectrogram has no mirror
+    with pytest.raises(AvaffectError, match="unknown model"):
+        model_options("no_such_net")
 
 
 @pytest.mark.filterwarnings("ignore")  # exporter warnings; parity is the check

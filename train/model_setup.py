@@ -10,8 +10,6 @@ expression database).
 
 from __future__ import annotations
 
-import inspect
-
 import torch
 
 from avaffect.checkpoint import load_checkpoint
@@ -20,17 +18,12 @@ from avaffect.shipped import resolve_checkpoint
 from avaffect.train.config import TrainConfig
 from avaffect.train.models import create_model
 from avaffect.train.models.base import AffectModel
-from avaffect.train.models.registry import list_models
+from avaffect.train.models.registry import model_options
 
 
 def model_kwargs(config: TrainConfig) -> dict:
     """The recipe's model kwargs plus the input sizes the run's face/audio settings imply."""
-    entries = {entry.name: entry for entry in list_models()}
-    if config.model.name not in entries:
-        raise AvaffectError(
-            f"unknown model {config.model.name!r}; `avaffect models` lists the known ones"
-        )
-    accepted = inspect.signature(entries[config.model.name].factory).parameters
+    accepted = model_options(config.model.name)
     kwargs = dict(config.model.kwargs)
     if "face_size" in accepted:
         kwargs.setdefault("face_size", config.face.size)

@@ -58,17 +58,14 @@ def add_parser(subparsers) -> None:
 
 def inference_options(checkpoint: Path, mirror_average: bool) -> dict:
     """The model options the packed copy adds, checked against the model's factory."""
-    import inspect
-
     from avaffect.checkpoint import read_config
     from avaffect.errors import AvaffectError
-    from avaffect.train.models import list_models
+    from avaffect.train.models import model_options
 
     if not mirror_average:
         return {}
     config = read_config(checkpoint)
-    factory = next((m.factory for m in list_models() if m.name == config.model), None)
-    if factory is None or "mirror_average" not in inspect.signature(factory).parameters:
+    if "mirror_average" not in model_options(config.model):
         raise AvaffectError(
             f"{checkpoint}: model {config.model!r} has no mirror_average option (the VGG face "
             "models have it); pack it without --mirror-average"

@@ -18,12 +18,21 @@ _EXPORTS = {
     "create_model": "registry",
     "list_models": "registry",
     "model_from_checkpoint": "registry",
+    "model_options": "registry",
     "register_model": "registry",
 }
-__all__ = ["AffectModel", "create_model", "list_models", "model_from_checkpoint", "register_model"]
+__all__ = [
+    "AffectModel", "create_model", "list_models", "model_from_checkpoint", "model_options", "register_model",
+]
 
 if TYPE_CHECKING:
     from .base import AffectModel
-    from .registry import create_model, list_models, model_from_checkpoint, register_model
+    from .registry import (
+        create_model,
+        list_models,
+        model_from_checkpoint,
+        model_options,
+        register_model,
+    )
 
 __getattr__ = lazy_exports(__name__, _EXPORTS)

@@ -6,6 +6,7 @@ builds one; ``model_from_checkpoint`` rebuilds a saved one from its own config.
 
 from __future__ import annotations
 
+import inspect
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -50,12 +51,22 @@ def list_models() -> list[ModelEntry]:
     return list(_REGISTRY.values())
 
 
-def create_model(name: str, **kwargs) -> AffectModel:
-    """Build a registered model; ``kwargs`` override the entry's defaults."""
+def _entry(name: str) -> ModelEntry:
     _ensure_loaded()
     if name not in _REGISTRY:
         raise AvaffectError(f"unknown model {name!r}; `avaffect models` lists the {len(_REGISTRY)} known ones")
-    entry = _REGISTRY[name]
+    return _REGISTRY[name]
+
+
+def model_options(name: str) -> set[str]:
+    """The keyword arguments a registered model's factory takes (``face_size``,
+    ``mirror_average``, ...): what a caller may add to a config without guessing."""
+    return set(inspect.signature(_entry(name).factory).parameters)
+
+
+def create_model(name: str, **kwargs) -> AffectModel:
+    """Build a registered model; ``kwargs`` override the entry's defaults."""
+    entry = _entry(name)
     try:
         return entry.factory(**{**entry.defaults, **kwargs})
     except TypeError as err:
