@@ -93,6 +93,23 @@ class AugmentSection:
     max_shift: int = 4  # translate by up to this many pixels in x and y
     brightness: float = 0.1  # add a uniform offset in [-b, b] (input range is [-1, 1])
     contrast: float = 0.1  # scale about the mean by a factor in [1 - c, 1 + c]
+    # Off by default (every recipe that predates them is unchanged): in-plane rotation and zoom,
+    # applied with the shift as one affine warp, and random erasing (Zhong et al., AAAI 2020)
+    rotation: float = 0.0  # rotate by up to this many degrees either way
+    scale: float = 0.0  # zoom by a factor in [1 - s, 1 + s]
+    erase: float = 0.0  # probability of blanking a random rectangle with noise
+    erase_area: float = 0.2  # its largest area, as a fraction of the face (smallest: 0.02)
+
+    def __post_init__(self) -> None:
+        for key in ("max_shift", "brightness", "contrast", "rotation", "scale"):
+            if getattr(self, key) < 0:
+                raise ValueError(f"{key} must not be negative, got {getattr(self, key)}")
+        if not 0.0 <= self.erase <= 1.0:
+            raise ValueError(f"erase is a probability in [0, 1], got {self.erase}")
+        if not 0.02 <= self.erase_area <= 1.0:
+            raise ValueError(f"erase_area must be in [0.02, 1], got {self.erase_area}")
+        if self.scale >= 1.0:
+            raise ValueError(f"scale must be below 1 (a zoom factor 1 +/- scale), got {self.scale}")
 
 
 def default_num_workers() -> int:
