@@ -239,6 +239,25 @@ def test_batch_norm_vgg_initialises_its_recurrent_model_and_folds_nothing_away()
         tiny("mt_vgg_rnn", face_size=48).load_frame_weights(mt_vgg.state_dict())
 
 
+def test_mt_arcvgg_starts_from_a_batch_norm_frame_model():
+    """MT-ArcVGG built as the shipped frame model (VGG16-BN, mirror averaged) takes its trunk;
+    the ArcFace head starts fresh, and an MT-ArcRes cannot take a VGG trunk."""
+    mt_vgg = tiny("mt_vgg", batch_norm=True, face_size=48)
+    mt_vgg.train()
+    mt_vgg(torch.randn(6, 3, 48, 48))
+    arc = tiny("mt_arcvgg", batch_norm=True, mirror_average=True, face_size=48)
+    head_before = arc.arcface_weight.detach().clone()
+    loaded = arc.load_frame_weights(mt_vgg.state_dict())
+    assert loaded == [f"trunk.{key}" for key in mt_vgg.trunk.state_dict()]
+    mt_vgg.eval(), arc.eval()
+    face = torch.randn(2, 3, 48, 48)
+    both_sides = (mt_vgg.trunk(face) + mt_vgg.trunk(face.flip(-1))) / 2
+    torch.testing.assert_close(arc.trunk(face), both_sides)
+    torch.testing.assert_close(arc.arcface_weight, head_before)
+    with pytest.raises(AvaffectError, match="frame model with this trunk weights lack"):
+        tiny("mt_arcres", face_size=48).load_frame_weights(mt_vgg.state_dict())
+
+
 def test_load_frame_weights_of_another_width_is_refused_untouched():
     rnn = tiny("mt_vgg_rnn")
     before = {k: v.clone() for k, v in rnn.state_dict().items()}

@@ -26,6 +26,7 @@ from .base import TASKS, AffectModel
 from .heads import TaskHeads
 from .inputs import require
 from .options import check_dropout, check_positive_int, check_scale_margin, face_input_shape
+from .recurrent import copy_weights
 from .registry import register_model
 from .vgg import VGGTrunk
 
@@ -76,6 +77,13 @@ class ArcFaceModel(AffectModel):
     def arcface_cosine(self, embedding: torch.Tensor) -> torch.Tensor:
         """Cosine between embeddings [..., d] and the normalised class weights: [..., 7]."""
         return F.linear(F.normalize(embedding, dim=-1), F.normalize(self.arcface_weight, dim=-1))
+
+    def load_frame_weights(self, state_dict: dict[str, torch.Tensor]) -> list[str]:
+        """Start the trunk from a trained frame model with the same trunk (an MT-VGG for
+        MT-ArcVGG: the paper's ArcVGG is VGG-FACE's convs under an ArcFace head); the heads and
+        the embedding start fresh. Keys and shapes are checked first: a wrong source is one
+        line and leaves the model untouched. Returns the keys loaded."""
+        return copy_weights(self, state_dict, {"trunk.": "trunk."}, "frame model with this trunk")
 
     @torch.no_grad()
     def fit_centres(self, embeddings: torch.Tensor, labels: torch.Tensor) -> None:
@@ -169,7 +177,12 @@ def mt_arcvgg(
     dropout: float = 0.4,
     face_size: int = 96,
     in_channels: int = 3,
+    batch_norm: bool = False,
+    mirror_average: bool = False,
 ) -> ArcFaceModel:
+    """``batch_norm`` and ``mirror_average`` as in mt_vgg (see VGGTrunk): with them the trunk is
+    the one an MT-VGG-BN frame model trained, and ``model.init_from`` can start from it."""
     check_scale_margin(scale, margin)
     shape = face_input_shape(face_size, in_channels)
-    return ArcFaceModel(VGGTrunk(shape, width), shape, embedding_dim, scale, margin, dropout)
+    trunk = VGGTrunk(shape, width, batch_norm=batch_norm, mirror_average=mirror_average)
+    return ArcFaceModel(trunk, shape, embedding_dim, scale, margin, dropout)
