@@ -50,7 +50,7 @@ def add_parser(subparsers) -> None:
         "--mirror-average",
         action="store_true",
         help="the packed model averages each face with its mirror image at inference (flip "
-        "test-time augmentation: +1.4 to +1.8 points on FER2013 for the frame default, twice the conv "
+        "test-time augmentation: +1.2 to +1.8 points on FER2013 for the frame defaults, twice the conv "
         "compute); for the VGG face models, whose training it does not change",
     )
     parser.set_defaults(func=run)

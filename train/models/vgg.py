@@ -64,8 +64,8 @@ class VGGTrunk(nn.Module):
     its mirror image's, the flip test-time augmentation of the FER literature, as part of the
     model so that eval, every engine and real time compute the same thing. Training is
     unchanged (flip augmentation already shows it both sides); inference costs twice the convs.
-    On FER2013 PublicTest it lifts the frame model 0.661 -> 0.675 at width 0.25 and 0.681 -> 0.699
-    at width 0.5 (docs/defaults.md).
+    On FER2013 PublicTest it lifted the frame model 0.661 -> 0.675 at width 0.25, and at width 0.5
+    0.681 -> 0.699 (35 epochs) and 0.688 -> 0.700 (50, stronger augmentation; docs/defaults.md).
     """
 
     def __init__(
