@@ -254,7 +254,7 @@ def test_mt_arcvgg_starts_from_a_batch_norm_frame_model():
     both_sides = (mt_vgg.trunk(face) + mt_vgg.trunk(face.flip(-1))) / 2
     torch.testing.assert_close(arc.trunk(face), both_sides)
     torch.testing.assert_close(arc.arcface_weight, head_before)
-    with pytest.raises(AvaffectError, match="frame model with this trunk weights lack"):
+    with pytest.raises(AvaffectError, match="MT-ArcRes weights lack 'trunk.stem.0.weight'; is it a MT-ArcRes checkpoint"):
         tiny("mt_arcres", face_size=48).load_frame_weights(mt_vgg.state_dict())
 
 

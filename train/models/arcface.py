@@ -30,6 +30,9 @@ from .recurrent import copy_weights
 from .registry import register_model
 from .vgg import VGGTrunk
 
+#: the frame model whose trunk each ArcFace trunk is (what ``load_frame_weights`` asks for)
+TRUNK_SOURCES = {"VGGTrunk": "MT-VGG", "ArcResTrunk": "MT-ArcRes"}
+
 
 class ArcFaceModel(AffectModel):
     """``trunk`` maps a face [B, C, S, S] to features [B, trunk.out_features]."""
@@ -83,7 +86,8 @@ class ArcFaceModel(AffectModel):
         MT-ArcVGG: the paper's ArcVGG is VGG-FACE's convs under an ArcFace head); the heads and
         the embedding start fresh. Keys and shapes are checked first: a wrong source is one
         line and leaves the model untouched. Returns the keys loaded."""
-        return copy_weights(self, state_dict, {"trunk.": "trunk."}, "frame model with this trunk")
+        kind = TRUNK_SOURCES.get(type(self.trunk).__name__, "same-trunk")
+        return copy_weights(self, state_dict, {"trunk.": "trunk."}, kind)
 
     @torch.no_grad()
     def fit_centres(self, embeddings: torch.Tensor, labels: torch.Tensor) -> None:
