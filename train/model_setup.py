@@ -3,9 +3,9 @@
 The input sizes a model is built for follow the run's own face and audio settings
 (``face_size``, ``spectrogram_shape``), so the checkpoint, its FaceSpec and its spectrogram
 config can never disagree. ``init_from`` starts a model from an earlier stage of the paper's
-recipes: the CNN trunk of a CNN-RNN from a frame model, the two streams of the audio-visual
-model from their phase-1 checkpoints, or the same network (re-training an ArcFace net on an
-expression database).
+recipes: the CNN trunk of a CNN-RNN or of an ArcFace net from a frame model with that trunk,
+the two streams of the audio-visual model from their phase-1 checkpoints, or the same network
+(re-training an ArcFace net on an expression database).
 """
 
 from __future__ import annotations
@@ -62,7 +62,7 @@ def initialise(model: AffectModel, config: TrainConfig) -> str:
         return f"CNN trunk initialised from {face_src} ({ckpt.config.model})"
     raise AvaffectError(
         f"cannot initialise {config.model.name} from {face_src}, a {ckpt.config.model} checkpoint; "
-        "init_from takes the same network, or a frame model for a CNN-RNN"
+        "init_from takes the same network, or a frame model for a CNN-RNN or an ArcFace net"
     )
 
 

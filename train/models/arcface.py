@@ -31,7 +31,7 @@ from .registry import register_model
 from .vgg import VGGTrunk
 
 #: the frame model whose trunk each ArcFace trunk is (what ``load_frame_weights`` asks for)
-TRUNK_SOURCES = {"VGGTrunk": "MT-VGG", "ArcResTrunk": "MT-ArcRes"}
+TRUNK_SOURCES = {VGGTrunk: "MT-VGG", ArcResTrunk: "MT-ArcRes"}
 
 
 class ArcFaceModel(AffectModel):
@@ -86,7 +86,7 @@ class ArcFaceModel(AffectModel):
         MT-ArcVGG: the paper's ArcVGG is VGG-FACE's convs under an ArcFace head); the heads and
         the embedding start fresh. Keys and shapes are checked first: a wrong source is one
         line and leaves the model untouched. Returns the keys loaded."""
-        kind = TRUNK_SOURCES.get(type(self.trunk).__name__, "same-trunk")
+        kind = TRUNK_SOURCES.get(type(self.trunk), "same-trunk")
         return copy_weights(self, state_dict, {"trunk.": "trunk."}, kind)
 
     @torch.no_grad()
