@@ -11,6 +11,7 @@ from avaffect.errors import AvaffectError
 from avaffect.labels import INVALID_LABEL, INVALID_VA
 from avaffect.train.losses import (
     MultiTaskLoss,
+    arcface_collapse_loss,
     arcface_loss,
     bce_loss,
     ccc_loss,
@@ -217,6 +218,26 @@ def test_arcface_loss_masks_missing_labels(rng):
     )
     leaf = cosine.clone().requires_grad_()
     _assert_attached_zero(arcface_loss(leaf, torch.full((12,), INVALID_LABEL), 16.0, 0.3), leaf)
+
+
+@pytest.mark.parametrize("scale, margin", [(30.0, 0.3), (10.0, 0.3), (64.0, 0.5)])
+def test_arcface_collapse_loss_is_the_loss_when_every_cosine_is_one(scale, margin):
+    labels = torch.arange(14) % 7
+    collapsed = arcface_loss(torch.ones(14, 7), labels, scale, margin)
+    # (1 - cos^2 is clamped at 1e-7 before the square root, which moves the loss by < 0.01)
+    assert collapsed.item() == pytest.approx(arcface_collapse_loss(scale, margin, 7), abs=0.02)
+
+
+def test_a_large_scale_makes_collapse_cheaper_than_a_few_misclassified_faces():
+    # every face at cosine 0.7 to its class; one in four (FER2013's label noise is about that)
+    # at cosine 1 to a wrong one
+    labels = torch.arange(28) % 7
+    cosine = torch.zeros(28, 7)
+    cosine[torch.arange(28), labels] = 0.7
+    cosine[torch.arange(0, 28, 4), (labels[::4] + 1) % 7] = 1.0
+    separated = {s: arcface_loss(cosine, labels, s, 0.3).item() for s in (10.0, 30.0)}
+    assert separated[30.0] > arcface_collapse_loss(30.0, 0.3, 7)  # collapse wins at s = 30
+    assert separated[10.0] < arcface_collapse_loss(10.0, 0.3, 7)  # and loses at s = 10
 
 
 # ----------------------------------------------------------------------------- multi-task

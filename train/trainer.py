@@ -29,6 +29,7 @@ from tqdm import tqdm
 from avaffect.checkpoint import CheckpointConfig, load_checkpoint, save_checkpoint
 from avaffect.errors import AvaffectError
 from avaffect.train import distributed
+from avaffect.train.arcface_health import arcface_collapse_warning
 from avaffect.train.augment import FaceAugment
 from avaffect.train.batches import forward_batch, targets_of, to_device
 from avaffect.train.checkpointing import (
@@ -147,6 +148,7 @@ class Trainer:
         self._build_optimisation()
         self.step, self.epoch, self.position = 0, 0, 0
         self.best_score, self.metrics = -math.inf, {}
+        self._collapse_warned = False  # the ArcFace collapse warning is printed once a run
         self.window = LossWindow(config.batch_size)  # the loss between two metrics rows
         if resume:
             self._restore()
@@ -294,6 +296,11 @@ class Trainer:
             desc="validation",
         )
         self.metrics = score_outputs(outputs, targets)
+        if self.ctx.is_main and not self._collapse_warned:
+            warning = arcface_collapse_warning(self.model)
+            if warning:
+                print(warning)
+                self._collapse_warned = True
         score = select_score(self.metrics, self.config.select_metric, self.config.data.dataset, self.model.tasks)
         if math.isfinite(score) and score > self.best_score:
             self.best_score = score

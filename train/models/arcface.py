@@ -90,6 +90,16 @@ class ArcFaceModel(AffectModel):
         return copy_weights(self, state_dict, {"trunk.": "trunk."}, kind)
 
     @torch.no_grad()
+    def closest_classes(self) -> tuple[float, str, str]:
+        """The largest cosine between two expressions' ArcFace class weights, and their names.
+        Near 1, the classes have collapsed onto one direction (losses.arcface_collapse_loss)."""
+        weight = F.normalize(self.arcface_weight.detach().float(), dim=-1)
+        cosines = weight @ weight.T - 2.0 * torch.eye(len(weight), device=weight.device)
+        best = int(cosines.argmax())
+        first, second = divmod(best, len(weight))
+        return float(cosines.flatten()[best]), EXPRESSIONS[first], EXPRESSIONS[second]
+
+    @torch.no_grad()
     def fit_centres(self, embeddings: torch.Tensor, labels: torch.Tensor) -> None:
         """Set each expression's centre to the normalised mean of its training embeddings.
 
