@@ -26,7 +26,12 @@ SHARED_NPZ = (
     / "fer2013"
     / "fer2013_train_publictest.npz"
 )
-RECIPES = ("default_frame_fer2013", "default_stream_fer2013", "default_arcres_fer2013")
+RECIPES = (
+    "default_frame_fer2013",
+    "default_stream_fer2013",
+    "default_arcvgg_fer2013",
+    "default_arcres_fer2013",
+)
 TINY = [
     "steps=2",
     "batch_size=8",
@@ -77,10 +82,14 @@ def test_the_default_recipes_are_listed() -> None:
         assert name in shipped and "Default" in shipped[name]
 
 
+@pytest.fixture(scope="module")
+def frame(fer_slice: Path, runs: Path) -> Path:
+    return train("default_frame_fer2013", fer_slice, runs / "frame")
+
+
 def test_frame_then_stream_recipes_run(
-    fer_slice: Path, runs: Path, capsys: pytest.CaptureFixture[str]
+    frame: Path, fer_slice: Path, runs: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    frame = train("default_frame_fer2013", fer_slice, runs / "frame")
     ckpt = load_checkpoint(frame)
     assert ckpt.config.model == "mt_vgg_lite" and ckpt.config.face.color == "gray"
     row = last_metrics(runs / "frame")
@@ -97,3 +106,15 @@ def test_arcres_recipe_runs_and_fits_class_centres(fer_slice: Path, runs: Path) 
     ckpt = load_checkpoint(train("default_arcres_fer2013", fer_slice, runs / "arcres"))
     assert ckpt.config.model == "mt_arcres_lite"
     assert ckpt.config.extra["centres"]["samples"] == 70
+
+
+def test_arcvgg_recipe_starts_from_the_frame_trunk_and_fits_centres(
+    frame: Path, fer_slice: Path, runs: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    capsys.readouterr()
+    arcvgg = train("default_arcvgg_fer2013", fer_slice, runs / "arcvgg", f"model.init_from={frame}")
+    assert "CNN trunk initialised from" in capsys.readouterr().out
+    ckpt = load_checkpoint(arcvgg)
+    assert ckpt.config.model == "mt_arcvgg_lite" and ckpt.config.face.color == "gray"
+    assert ckpt.config.extra["centres"]["samples"] == 70
+    assert bool(ckpt.state_dict["centres_fitted"])
