@@ -25,7 +25,8 @@ def test_collapsed_class_weights_are_named_with_the_fix() -> None:
     assert cosine > 0.999 and {first, second} == {"Disgust", "Sadness"}
     warning = arcface_collapse_warning(model)
     assert "Disgust" in warning and "Sadness" in warning and "\n" not in warning
-    assert "(3.17)" in warning and "model.kwargs.scale" in warning  # the collapsed loss at s=30
+    assert "(3.17)" in warning  # the collapsed loss at s = 30
+    assert "model.kwargs.scale (try 15)" in warning and "loss.margin_warmup_steps" in warning
 
 
 def test_models_without_an_arcface_head_are_not_checked() -> None:

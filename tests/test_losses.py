@@ -332,6 +332,25 @@ def test_multitask_uses_the_arcface_term_for_arcface_models(rng):
     assert model.centres.grad is not None and model.centres.grad.abs().sum() > 0
 
 
+def test_arcface_margin_warms_up_linearly_over_its_steps(rng):
+    model = _TinyArcFace()  # margin 0.4
+    embedding = F.normalize(torch.randn(6, 4, generator=rng), dim=-1)
+    labels = torch.tensor([0, 1, 2, 3, 4, 5])
+    cosine = model.arcface_cosine(embedding)
+    loss = MultiTaskLoss(margin_warmup_steps=4)
+
+    def expr_at(step):
+        return loss({"embedding": embedding}, {"expr": labels}, model, step=step)[1]["expr"]
+
+    for step, margin in [(0, 0.1), (1, 0.2), (3, 0.4), (100, 0.4), (None, 0.4)]:
+        assert expr_at(step) == pytest.approx(arcface_loss(cosine, labels, 16.0, margin).item())
+    assert MultiTaskLoss()({"embedding": embedding}, {"expr": labels}, model, step=0)[1]["expr"] == (
+        pytest.approx(arcface_loss(cosine, labels, 16.0, 0.4).item())  # no warm-up: full margin
+    )
+    with pytest.raises(AvaffectError, match="margin_warmup_steps"):
+        MultiTaskLoss(margin_warmup_steps=-1)
+
+
 def test_multitask_rejects_bad_configuration_and_disjoint_tasks(rng):
     with pytest.raises(AvaffectError, match="VA loss"):
         MultiTaskLoss(va_loss="l1")

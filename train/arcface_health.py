@@ -28,5 +28,7 @@ def arcface_collapse_warning(model: nn.Module) -> str:
     return (
         f"warning: the ArcFace class weights of {first} and {second} point the same way (cosine "
         f"{cosine:.2f}): the classes are collapsing, a state whose loss ({floor:.2f}) the scale "
-        f"{model.scale:g} makes cheaper than separating them; lower model.kwargs.scale (e.g. 10) or optim.lr"
+        f"{model.scale:g} makes cheaper than separating them; lower model.kwargs.scale (try "
+        f"{model.scale / 2:g}), grow the margin in (loss.margin_warmup_steps) or start from a "
+        "trained trunk (model.init_from)"
     )

@@ -82,6 +82,11 @@ class LossSection:
     label_smoothing: float = 0.0
     expr_class_weights: list = field(default_factory=list)  # 7 weights, or [] for none
     au_pos_weight: list = field(default_factory=list)  # 8 weights, or [] for none
+    margin_warmup_steps: int = 0  # ArcFace: grow the margin from 0 over this many steps
+
+    def __post_init__(self) -> None:
+        if self.margin_warmup_steps < 0:
+            raise ValueError(f"margin_warmup_steps must not be negative, got {self.margin_warmup_steps}")
 
 
 @dataclass

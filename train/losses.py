@@ -197,8 +197,18 @@ class MultiTaskLoss:
     label_smoothing: float = 0.0
     expr_class_weights: tuple[float, ...] | None = None
     au_pos_weight: tuple[float, ...] | None = None
+    #: ArcFace: the margin grows linearly from 0 to the model's over this many steps. At margin
+    #: 0 the loss is a softmax on scaled cosines, whose uninformative state costs log 7; with the
+    #: margin from the first step an untrained net is pulled into class collapse
+    #: (:func:`arcface_collapse_loss`) before it can separate the classes.
+    margin_warmup_steps: int = 0
 
     def __post_init__(self) -> None:
+        if isinstance(self.margin_warmup_steps, bool) or not isinstance(self.margin_warmup_steps, int) \
+                or self.margin_warmup_steps < 0:
+            raise AvaffectError(
+                f"loss.margin_warmup_steps must be a whole number of steps >= 0, got {self.margin_warmup_steps!r}"
+            )
         if self.va_loss not in VA_LOSSES:
             raise AvaffectError(f"VA loss {self.va_loss!r} is unknown; use one of {VA_LOSSES}")
         for name in ("va_weight", "au_weight", "expr_weight"):
@@ -213,9 +223,11 @@ class MultiTaskLoss:
         outputs: dict[str, torch.Tensor],
         targets: dict[str, torch.Tensor],
         model: torch.nn.Module | None = None,
+        step: int | None = None,
     ) -> tuple[torch.Tensor, dict[str, float]]:
         """Return ``(total, parts)``: the weighted sum to backpropagate, and each task's
-        unweighted term as a float for logging."""
+        unweighted term as a float for logging. ``step`` (0-based; None: past any warm-up)
+        places the ArcFace margin on its warm-up ramp."""
         terms: dict[str, torch.Tensor] = {}
         if "va" in outputs and "va" in targets:
             terms["va"] = self._va_term(outputs["va"], targets["va"])
@@ -224,7 +236,7 @@ class MultiTaskLoss:
                 outputs["au"], targets["au"], self._tensor(self.au_pos_weight, outputs["au"])
             )
         if "expr" in targets and ("expr" in outputs or "embedding" in outputs):
-            terms["expr"] = self._expr_term(outputs, targets["expr"], model)
+            terms["expr"] = self._expr_term(outputs, targets["expr"], model, step)
         if not terms:
             raise AvaffectError(
                 f"the loss has no task in common between the model outputs {sorted(outputs)} and "
@@ -241,8 +253,18 @@ class MultiTaskLoss:
             return mse_loss(pred, target)
         return ccc_loss(pred, target) + mse_loss(pred, target)
 
+    def margin_fraction(self, step: int | None) -> float:
+        """How much of the ArcFace margin applies at ``step`` (0-based)."""
+        if not self.margin_warmup_steps or step is None:
+            return 1.0
+        return min(1.0, (step + 1) / self.margin_warmup_steps)
+
     def _expr_term(
-        self, outputs: dict[str, torch.Tensor], labels: torch.Tensor, model: torch.nn.Module | None
+        self,
+        outputs: dict[str, torch.Tensor],
+        labels: torch.Tensor,
+        model: torch.nn.Module | None,
+        step: int | None,
     ) -> torch.Tensor:
         if model is not None and getattr(model, "arcface", False):
             if "embedding" not in outputs:
@@ -250,7 +272,8 @@ class MultiTaskLoss:
             embedding = outputs["embedding"]
             cosine = model.arcface_cosine(embedding.reshape(-1, embedding.shape[-1]))
             weights = self._tensor(self.expr_class_weights, cosine)
-            return arcface_loss(cosine, labels, model.scale, model.margin, class_weights=weights)
+            margin = model.margin * self.margin_fraction(step)
+            return arcface_loss(cosine, labels, model.scale, margin, class_weights=weights)
         if "expr" not in outputs:
             raise ValueError(
                 "expression targets given but no 'expr' logits in the outputs "

@@ -100,11 +100,11 @@ class LossStep(nn.Module):
         super().__init__()
         self.model, self.loss, self.device_type = model, loss, device.type
 
-    def forward(self, batch: dict) -> tuple[torch.Tensor, dict[str, float]]:
+    def forward(self, batch: dict, step: int) -> tuple[torch.Tensor, dict[str, float]]:
         outputs = forward_batch(self.model, batch)
         with torch.autocast(self.device_type, enabled=False):
             outputs = {key: value.float() for key, value in outputs.items()}
-            return self.loss(outputs, targets_of(batch, self.model.recurrent), model=self.model)
+            return self.loss(outputs, targets_of(batch, self.model.recurrent), model=self.model, step=step)
 
 
 class Trainer:
@@ -197,6 +197,7 @@ class Trainer:
             label_smoothing=cfg.loss.label_smoothing,
             expr_class_weights=tuple(cfg.loss.expr_class_weights) or None,
             au_pos_weight=tuple(cfg.loss.au_pos_weight) or None,
+            margin_warmup_steps=cfg.loss.margin_warmup_steps,
         )
         self.loss_step = distributed.wrap(LossStep(self.model, loss, self.device), ctx)
         self.optimizer = build_optimizer(self.model.parameters(), cfg.optim)
@@ -246,7 +247,7 @@ class Trainer:
         batch = to_device(batch, self.device)
         dtype = self.autocast_dtype
         with torch.autocast(self.device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
-            total, parts = self.loss_step(batch)
+            total, parts = self.loss_step(batch, self.step)
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(total).backward()
         if self.config.optim.grad_clip > 0:
