@@ -300,7 +300,7 @@ class Trainer:
         if self.ctx.is_main and not self._collapse_warned:
             warning = arcface_collapse_warning(self.model)
             if warning:
-                print(warning)
+                tqdm.write(warning)  # above the progress bar, not through it
                 self._collapse_warned = True
         score = select_score(self.metrics, self.config.select_metric, self.config.data.dataset, self.model.tasks)
         if math.isfinite(score) and score > self.best_score:
