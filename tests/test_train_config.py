@@ -70,6 +70,8 @@ def test_overrides_reach_nested_sections_with_toml_types():
         ("optim.lr=-1", "optim.lr must be a positive number"),
         ("face.color=blue", "face color mode 'blue'"),
         ("loss.weights={happy=1}", "unknown task"),
+        ("loss.margin_warmup_steps=-5", "loss.margin_warmup_steps must not be negative, got -5"),
+        ("loss.margin_warmup_steps=1.5", "loss.margin_warmup_steps must be an integer"),
         ("optim=3", "optim must be a table"),
         ("optim.lr.x=1", "optim.lr is a value, not a table"),
         ("novalue", "is not KEY=VALUE"),

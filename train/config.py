@@ -84,10 +84,6 @@ class LossSection:
     au_pos_weight: list = field(default_factory=list)  # 8 weights, or [] for none
     margin_warmup_steps: int = 0  # ArcFace: grow the margin from 0 over this many steps
 
-    def __post_init__(self) -> None:
-        if self.margin_warmup_steps < 0:
-            raise ValueError(f"margin_warmup_steps must not be negative, got {self.margin_warmup_steps}")
-
 
 @dataclass
 class AugmentSection:
@@ -166,7 +162,8 @@ class TrainConfig:
         for key in ("batch_size", "data.sequence_length"):
             if _get_dotted(self, key) < 1:
                 raise AvaffectError(f"{key} must be at least 1, got {_get_dotted(self, key)}")
-        for key in ("steps", "epochs", "eval_every", "checkpoint_every", "num_workers", "data.val_limit"):
+        for key in ("steps", "epochs", "eval_every", "checkpoint_every", "num_workers", "data.val_limit",
+                    "loss.margin_warmup_steps"):
             if _get_dotted(self, key) < 0:
                 raise AvaffectError(f"{key} must not be negative, got {_get_dotted(self, key)}")
         if self.steps == 0 and self.epochs == 0:
