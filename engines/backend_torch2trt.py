@@ -43,6 +43,9 @@ INSTALL_HINT = (
     "`pip install git+https://github.com/NVIDIA-AI-IOT/torch2trt`"
 )
 METADATA_KEY = "avaffect-torch2trt"
+#: what a .torch2trt file holds: each trunk's forward_features (files before held whole
+#: submodules found by hooks, which CompiledTrunk cannot use)
+PART_FORMAT = "trunk.forward_features"
 WORKSPACE_BYTES = 1 << 30
 
 
@@ -125,6 +128,7 @@ def convert_trunks(model: nn.Module, torch2trt, precision: str, max_faces: int, 
             "inputs": list(converted.input_names),
             "outputs": list(converted.output_names),
             "max_batch": high,
+            "format": PART_FORMAT,
         }
     return plans, meta
 
@@ -137,9 +141,10 @@ def install_trunks(model: nn.Module, torch2trt, runtime, artifact: Path) -> list
     with safe_open(str(artifact), "pt") as handle:
         meta = json.loads(handle.metadata()[METADATA_KEY])
         for name, io in meta.items():
-            if name not in trunks:
+            if name not in trunks or io.get("format") != PART_FORMAT:
                 raise AvaffectError(
-                    f"{artifact}: part {name!r} is not a trunk of this model; delete the file to rebuild it"
+                    f"{artifact}: part {name!r} is not a trunk's forward_features of this model "
+                    "(built by an older avaffect?); delete the file to rebuild it"
                 )
             engine = runtime.deserialize_cuda_engine(handle.get_tensor(name).numpy().tobytes())
             if engine is None:
@@ -193,6 +198,7 @@ class Torch2TRTEngine(TorchEngine):
                 "artifact": "torch2trt",
                 "precision": options.precision,
                 "max_faces": options.max_faces,
+                "parts": PART_FORMAT,
             }
             artifact = cached_path(
                 cache_root(options.cache_dir), self.spec.model, sha, key, "model.torch2trt"

@@ -6,6 +6,7 @@ the real conversion is marked ``gpu`` and skips with the reason elsewhere."""
 from __future__ import annotations
 
 import importlib.util
+import json
 import sys
 
 import pytest
@@ -175,10 +176,27 @@ def _torch2trt_ready() -> str | None:
 @pytest.mark.gpu
 @pytest.mark.skipif(not SHIPPED, reason="no shipped model in this install")
 @pytest.mark.parametrize("name", sorted(SHIPPED))
-@pytest.mark.parametrize("precision, tol", [("fp32", 1e-3), ("fp16", 2e-2)])
+# fp32 within 5e-3, not 1e-3: torch2trt leaves TensorRT's default TF32 on (docs/engines.md)
+@pytest.mark.parametrize("precision, tol", [("fp32", 5e-3), ("fp16", 2e-2)])
 def test_real_torch2trt_matches_pytorch(tmp_path, name, precision, tol):
     reason = _torch2trt_ready()
     if reason:
         pytest.skip(reason)
     engine = load_engine(name, "torch2trt", precision=precision, max_faces=4, cache_dir=tmp_path)
     assert_engines_agree(engine, load_engine(name, "torch", "cpu"), atol=tol, steps=20)
+
+
+def test_a_torch2trt_file_of_whole_submodules_is_refused(tmp_path):
+    """Files built before the models named their parts hold whole submodules (mirror
+    average and head included): installing one as forward_features would give wrong numbers."""
+    from safetensors.torch import save_file
+
+    path = tmp_path / "old.torch2trt"
+    meta = {"frame": {"inputs": ["input_0"], "outputs": ["output_0"]}}
+    save_file(
+        {"frame": torch.zeros(4, dtype=torch.uint8)},
+        str(path),
+        metadata={bt2.METADATA_KEY: json.dumps(meta)},
+    )
+    with pytest.raises(AvaffectError, match="built by an older avaffect"):
+        bt2.install_trunks(create_model("mt_vgg_rnn_lite", **TINY), None, None, path)
