@@ -1,5 +1,5 @@
-"""Fakes of TensorRT (10.13 and 11.x Python bindings), of torch2trt and of the CUDA place an
-engine runs on, so that the GPU engines' Python runs on the CPU.
+"""Fakes of TensorRT (10.13 and 11.x Python bindings) and of the CUDA place an engine runs
+on, so that the GPU engines' Python runs on the CPU (torch2trt's fake: torch2trt_fakes.py).
 
 They follow the real bindings, read from TensorRT's pybind11 sources and the 10-to-11
 migration guide: the same names, the same enum values per version (``STRONGLY_TYPED`` is 1
@@ -23,7 +23,6 @@ import ctypes
 import enum
 import json
 import types
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -32,7 +31,7 @@ PLAN_MAGIC = "avaffect-fake-tensorrt-plan"
 TIMING_MAGIC = b"FAKE-TIMING-CACHE"
 
 
-def _check(value, kind, what: str) -> None:
+def check_argument(value, kind, what: str) -> None:
     """pybind11's refusal of an argument of the wrong type."""
     if kind is bool:
         ok = isinstance(value, bool)
@@ -44,10 +43,10 @@ def _check(value, kind, what: str) -> None:
         raise TypeError(f"incompatible function arguments: {what} got {type(value).__name__} {value!r}")
 
 
-def _check_dims(value, what: str) -> tuple[int, ...]:
-    _check(value, (tuple, list), what)
+def check_dims(value, what: str) -> tuple[int, ...]:
+    check_argument(value, (tuple, list), what)
     for d in value:
-        _check(d, int, what)
+        check_argument(d, int, what)
     return tuple(value)
 
 
@@ -81,7 +80,7 @@ def fake_tensorrt(
     trt = types.ModuleType("tensorrt")
     trt.__version__ = version
     trt.calls = [] if log is None else log
-    trt.part_plans = {}  # torch2trt's converted parts, by plan bytes (see FakeTorch2TRT)
+    trt.part_plans = {}  # torch2trt's converted parts, by plan bytes (torch2trt_fakes.py)
     vars(trt).update(_enums(major))
     if major < 11:  # what torch2trt reads at import; removed in 11
         trt.CalibrationAlgoType = enum.IntEnum("CalibrationAlgoType", dict(ENTROPY_CALIBRATION_2=2))
@@ -96,7 +95,7 @@ def fake_tensorrt(
         WARNING = Severity.WARNING
 
         def __init__(self, min_severity=Severity.WARNING):
-            _check(min_severity, Logger.Severity, "Logger(min_severity)")
+            check_argument(min_severity, Logger.Severity, "Logger(min_severity)")
 
     class INetworkDefinition:
         def __init__(self, flags: int):
@@ -118,20 +117,20 @@ def fake_tensorrt(
 
     class OnnxParser:
         def __init__(self, network, logger):
-            _check(network, INetworkDefinition, "OnnxParser(network)")
-            _check(logger, ILogger, "OnnxParser(logger)")
+            check_argument(network, INetworkDefinition, "OnnxParser(network)")
+            check_argument(logger, ILogger, "OnnxParser(logger)")
             self.network = network
             self.num_errors = 0
 
         def parse_from_file(self, model):
-            _check(model, str, "parse_from_file(model)")
+            check_argument(model, str, "parse_from_file(model)")
             trt.calls.append(("parse", model))
             self.num_errors = 0 if parse_ok else 1
             self.network.onnx = model
             return parse_ok
 
         def get_error(self, index):
-            _check(index, int, "get_error(index)")
+            check_argument(index, int, "get_error(index)")
             return ParserError()
 
     class ITimingCache:
@@ -143,8 +142,8 @@ def fake_tensorrt(
             self.shapes = {}
 
         def set_shape(self, input, min, opt, max):  # noqa: A002 (the bindings' names)
-            _check(input, str, "set_shape(input)")
-            low, mid, high = (_check_dims(d, "set_shape(dims)") for d in (min, opt, max))
+            check_argument(input, str, "set_shape(input)")
+            low, mid, high = (check_dims(d, "set_shape(dims)") for d in (min, opt, max))
             if not all(a <= b <= c for a, b, c in zip(low, mid, high, strict=True)):
                 raise ValueError(f"set_shape({input}): min <= opt <= max does not hold")
             self.shapes[input] = (low, mid, high)
@@ -156,48 +155,48 @@ def fake_tensorrt(
             self.timing_cache = None
 
         def set_flag(self, flag):
-            _check(flag, Flag, "set_flag(flag)")
+            check_argument(flag, Flag, "set_flag(flag)")
             trt.calls.append(("set_flag", flag))
             self.flags.add(flag)
 
         def clear_flag(self, flag):
-            _check(flag, Flag, "clear_flag(flag)")
+            check_argument(flag, Flag, "clear_flag(flag)")
             trt.calls.append(("clear_flag", flag))
             self.flags.discard(flag)
 
         def get_flag(self, flag):
-            _check(flag, Flag, "get_flag(flag)")
+            check_argument(flag, Flag, "get_flag(flag)")
             return flag in self.flags
 
         def set_memory_pool_limit(self, pool, pool_size):
-            _check(pool, trt.MemoryPoolType, "set_memory_pool_limit(pool)")
-            _check(pool_size, int, "set_memory_pool_limit(pool_size)")
+            check_argument(pool, trt.MemoryPoolType, "set_memory_pool_limit(pool)")
+            check_argument(pool_size, int, "set_memory_pool_limit(pool_size)")
             trt.calls.append(("workspace", pool, pool_size))
 
         def add_optimization_profile(self, profile):
-            _check(profile, IOptimizationProfile, "add_optimization_profile(profile)")
+            check_argument(profile, IOptimizationProfile, "add_optimization_profile(profile)")
             trt.calls.append(("profile", dict(profile.shapes)))
             self.profiles.append(profile)
             return len(self.profiles) - 1
 
         def create_timing_cache(self, serialized_timing_cache):
-            _check(serialized_timing_cache, (bytes, bytearray, memoryview), "create_timing_cache")
+            check_argument(serialized_timing_cache, (bytes, bytearray, memoryview), "create_timing_cache")
             blob = bytes(serialized_timing_cache)
             trt.calls.append(("timing_cache_loaded", blob))
             return ITimingCache() if blob in (b"", TIMING_MAGIC) else None  # rejected: None
 
         def set_timing_cache(self, cache, ignore_mismatch):
-            _check(cache, ITimingCache, "set_timing_cache(cache)")
-            _check(ignore_mismatch, bool, "set_timing_cache(ignore_mismatch)")
+            check_argument(cache, ITimingCache, "set_timing_cache(cache)")
+            check_argument(ignore_mismatch, bool, "set_timing_cache(ignore_mismatch)")
             self.timing_cache = cache
             return True
 
     class Builder:
         def __init__(self, logger):
-            _check(logger, ILogger, "Builder(logger)")
+            check_argument(logger, ILogger, "Builder(logger)")
 
         def create_network(self, flags=0):
-            _check(flags, int, "create_network(flags)")
+            check_argument(flags, int, "create_network(flags)")
             known = sum(1 << int(f) for f in trt.NetworkDefinitionCreationFlag)
             if flags & ~known:
                 raise ValueError(f"create_network: unknown flag bits {flags:#x}")
@@ -211,8 +210,8 @@ def fake_tensorrt(
             return IOptimizationProfile()
 
         def build_serialized_network(self, network, config):
-            _check(network, INetworkDefinition, "build_serialized_network(network)")
-            _check(config, IBuilderConfig, "build_serialized_network(config)")
+            check_argument(network, INetworkDefinition, "build_serialized_network(network)")
+            check_argument(config, IBuilderConfig, "build_serialized_network(config)")
             strongly = major >= 11 or bool(network.flags & (1 << int(StronglyTyped)))
             weak_flags = {f for f in config.flags if f.name in ("FP16", "BF16", "INT8")}
             trt.calls.append(("build", sorted(f.name for f in config.flags), strongly))
@@ -226,12 +225,12 @@ def fake_tensorrt(
 
     class Runtime:
         def __init__(self, logger):
-            _check(logger, ILogger, "Runtime(logger)")
+            check_argument(logger, ILogger, "Runtime(logger)")
 
         def deserialize_cuda_engine(self, serialized_engine):
-            _check(serialized_engine, (bytes, bytearray, memoryview), "deserialize_cuda_engine")
+            check_argument(serialized_engine, (bytes, bytearray, memoryview), "deserialize_cuda_engine")
             blob = bytes(serialized_engine)
-            if blob in trt.part_plans:  # a torch2trt part (see FakeTorch2TRT)
+            if blob in trt.part_plans:  # a torch2trt part (torch2trt_fakes.py)
                 return trt.part_plans[blob]
             try:
                 plan = json.loads(blob)
@@ -242,7 +241,7 @@ def fake_tensorrt(
             return FakeEngine(trt, plan)
 
     def nptype(trt_type):
-        _check(trt_type, trt.DataType, "nptype(trt_type)")
+        check_argument(trt_type, trt.DataType, "nptype(trt_type)")
         return NUMPY_OF[trt_type.name]
 
     trt.ILogger, trt.Logger, trt.OnnxParser, trt.Builder, trt.Runtime = (
@@ -271,20 +270,20 @@ class FakeEngine:
         return len(self.names)
 
     def get_tensor_name(self, index):
-        _check(index, int, "get_tensor_name(index)")
+        check_argument(index, int, "get_tensor_name(index)")
         return self.names[index]
 
     def get_tensor_mode(self, name):
-        _check(name, str, "get_tensor_mode(name)")
+        check_argument(name, str, "get_tensor_mode(name)")
         return self.tensors[name][0]
 
     def get_tensor_dtype(self, name):
-        _check(name, str, "get_tensor_dtype(name)")
+        check_argument(name, str, "get_tensor_dtype(name)")
         return self.tensors[name][1]
 
     def get_tensor_profile_shape(self, name, profile_index):
-        _check(name, str, "get_tensor_profile_shape(name)")
-        _check(profile_index, int, "get_tensor_profile_shape(profile_index)")
+        check_argument(name, str, "get_tensor_profile_shape(name)")
+        check_argument(profile_index, int, "get_tensor_profile_shape(profile_index)")
         return [list(d) for d in self.profile[name]]
 
     def create_execution_context(self):
@@ -301,8 +300,8 @@ class FakeContext:
         self.addresses: dict[str, int] = {}
 
     def set_input_shape(self, name, shape):
-        _check(name, str, "set_input_shape(name)")
-        shape = _check_dims(shape, "set_input_shape(shape)")
+        check_argument(name, str, "set_input_shape(name)")
+        shape = check_dims(shape, "set_input_shape(shape)")
         self.calls.append(("set_input_shape", name, shape))
         low, _, high = self.engine.profile.get(name, (None, None, None))
         if low is None or len(shape) != len(low):
@@ -313,8 +312,8 @@ class FakeContext:
         return True
 
     def set_tensor_address(self, name, memory):
-        _check(name, str, "set_tensor_address(name)")
-        _check(memory, int, "set_tensor_address(memory)")
+        check_argument(name, str, "set_tensor_address(name)")
+        check_argument(memory, int, "set_tensor_address(memory)")
         if name not in self.engine.tensors or memory == 0:
             return False
         self.calls.append(("set_tensor_address", name, memory))
@@ -322,7 +321,7 @@ class FakeContext:
         return True
 
     def execute_async_v3(self, stream_handle):
-        _check(stream_handle, int, "execute_async_v3(stream_handle)")
+        check_argument(stream_handle, int, "execute_async_v3(stream_handle)")
         engine = self.engine
         inputs = [n for n in engine.names if engine.tensors[n][0] == engine.trt.TensorIOMode.INPUT]
         missing = [n for n in engine.names if n not in self.addresses]
@@ -364,90 +363,3 @@ class CpuPlace:
 
     def holds(self, tensor) -> bool:
         return tensor.device == self.device
-
-
-# -- torch2trt ----------------------------------------------------------------------------
-
-
-class Unconvertible(RuntimeError):
-    """What torch2trt cannot convert: a fake conversion fails loudly where the real one
-    would bake a constant in (``flip`` has no converter) or crash (``matmul`` of tensors of
-    unequal rank reaches TensorRT's matrix multiply with unequal batch ranks)."""
-
-
-class _ConversionCheck(torch.overrides.TorchFunctionMode):
-    def __torch_function__(self, func, types_, args=(), kwargs=None):
-        name = getattr(func, "__name__", str(func))
-        if name == "flip":
-            raise Unconvertible("torch2trt has no converter for flip")
-        if name == "matmul" and len(args) == 2 and args[0].dim() != args[1].dim():
-            raise Unconvertible(
-                f"matmul of a {args[0].dim()}-D by a {args[1].dim()}-D tensor: unequal batch ranks"
-            )
-        return func(*args, **(kwargs or {}))
-
-
-class FakePartEngine:
-    """A converted part: the module itself (what a perfect conversion computes)."""
-
-    def __init__(self, module, max_batch: int, key: bytes) -> None:
-        self.module, self.max_batch, self.key = module, max_batch, key
-
-    def serialize(self):
-        return self.key
-
-
-def fake_torch2trt(trt) -> types.ModuleType:
-    """A ``torch2trt`` module with the real entry points' signatures (``torch2trt`` and
-    ``TRTModule``); ``mod.converted`` lists what was converted, with its shapes."""
-    mod = types.ModuleType("torch2trt")
-    mod.converted = []
-
-    def torch2trt(module, inputs, input_names=None, output_names=None, log_level=None,
-                  fp16_mode=False, max_workspace_size=1 << 25, strict_type_constraints=False,
-                  keep_network=True, int8_mode=False, min_shapes=None, max_shapes=None,
-                  opt_shapes=None, **kwargs):  # fmt: skip
-        _check(module, torch.nn.Module, "torch2trt(module)")
-        _check(inputs, (list, tuple), "torch2trt(inputs)")
-        shapes = [min_shapes, opt_shapes, max_shapes]
-        for group in shapes:
-            _check(group, list, "torch2trt(min/opt/max_shapes)")
-            if len(group) != len(inputs):
-                raise ValueError("one (min, opt, max) shape per input")
-        with torch.inference_mode(), _ConversionCheck():
-            module(*inputs)
-        key = f"t2t-part-{len(trt.part_plans)}".encode()
-        engine = FakePartEngine(module, max_shapes[0][0], key)
-        trt.part_plans[key] = engine
-        mod.converted.append((module, [list(g[0]) for g in shapes], fp16_mode))
-        return types.SimpleNamespace(engine=engine, input_names=["input_0"], output_names=["output_0"])
-
-    class TRTModule(torch.nn.Module):
-        def __init__(self, engine=None, input_names=None, output_names=None):
-            super().__init__()
-            _check(engine, FakePartEngine, "TRTModule(engine)")
-            self.engine, self.input_names, self.output_names = engine, input_names, output_names
-
-        def forward(self, x):
-            if x.shape[0] > self.engine.max_batch:
-                raise RuntimeError(f"batch {x.shape[0]} exceeds the profile's {self.engine.max_batch}")
-            if not x.is_contiguous():
-                raise RuntimeError("TRTModule binds data_ptr(): the input must be contiguous")
-            with _ConversionCheck():
-                return self.engine.module(x)
-
-    mod.torch2trt, mod.TRTModule = torch2trt, TRTModule
-    return mod
-
-
-def torch2trt_failing_import(folder: Path) -> Path:
-    """A ``torch2trt`` package on disk that reads ``trt.CalibrationAlgoType`` at import, as
-    the real one does (its calibrator's default): under TensorRT 11 importing it raises
-    ``AttributeError``. Returns the folder to put on ``sys.path``."""
-    package = folder / "torch2trt"
-    package.mkdir(parents=True, exist_ok=True)
-    (package / "__init__.py").write_text(
-        "import tensorrt as trt\n"
-        "DEFAULT_CALIBRATION_ALGORITHM = trt.CalibrationAlgoType.ENTROPY_CALIBRATION_2\n"
-    )
-    return folder

@@ -1,5 +1,5 @@
 """torch2trt: the models name the part it converts (each trunk's ``forward_features``), the
-rest stays in PyTorch. On the CPU a fake torch2trt (tests/engine_fakes.py) converts by
+rest stays in PyTorch. On the CPU a fake torch2trt (tests/torch2trt_fakes.py) converts by
 running the part, and fails where the real one would (``flip``, a 2-D by 4-D ``matmul``);
 the real conversion is marked ``gpu`` and skips with the reason elsewhere."""
 
@@ -11,8 +11,9 @@ import sys
 
 import pytest
 import torch
-from engine_fakes import Unconvertible, fake_tensorrt, fake_torch2trt, torch2trt_failing_import
+from engine_fakes import fake_tensorrt
 from engine_parity import assert_engines_agree
+from torch2trt_fakes import Unconvertible, fake_torch2trt, torch2trt_failing_import
 
 from avaffect.checkpoint import CheckpointConfig, read_config, save_checkpoint
 from avaffect.engines import backend_torch2trt as bt2
