@@ -5,7 +5,10 @@ Runtime design:
   stream of our own (never the legacy default stream, which would serialise with
   everything else on the GPU);
 - every buffer is a torch CUDA tensor preallocated for ``max_faces`` (torch is always
-  there and frees them with the engine); a step with N faces uses the first N rows;
+  there and frees them with the engine); a step with N faces uses the first N rows; input
+  shapes are set before any address, and every address is a live buffer's;
+- the CUDA device and stream are a :class:`CudaPlace`, the run path's only CUDA calls (the
+  tests put a CPU stand-in there to run this module against fake TensorRT objects);
 - the hidden state ping-pongs between two preallocated buffers: a step reads the state
   where the previous step wrote it and writes into the other one, so a face batch whose
   rows do not change (``State.take`` with identity rows) never leaves the GPU nor gets
@@ -17,12 +20,14 @@ Runtime design:
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 from pathlib import Path
 
 import numpy as np
 
+from avaffect.engines import tensorrt_build
 from avaffect.engines.base import HIDDEN_INPUT, HIDDEN_OUTPUT, State, StepEngine
 from avaffect.engines.manifest import (
     Expected,
@@ -32,10 +37,53 @@ from avaffect.engines.manifest import (
     verify_file,
 )
 from avaffect.engines.sources import LoadOptions, Source
-from avaffect.engines.tensorrt_build import ensure_plan, gpu_identity, import_tensorrt
+from avaffect.engines.tensorrt_build import ensure_plan, import_tensorrt
 from avaffect.errors import AvaffectError
 
 log = logging.getLogger("avaffect")
+
+
+class CudaPlace:
+    """The CUDA device an engine runs on and its own stream.
+
+    The device always carries its index: ``torch.device("cuda")`` is not equal to the
+    ``cuda:0`` a CUDA tensor reports, and comparing the two would send the hidden state
+    through the host on every step.
+    """
+
+    def __init__(self, device: str | None = None) -> None:
+        import torch
+
+        place = torch.device(device or "cuda")
+        if place.type != "cuda":
+            raise AvaffectError(
+                f"the TensorRT backend runs on a CUDA device, not {device!r}; use --backend onnxruntime for the CPU"
+            )
+        if place.index is None:
+            place = torch.device("cuda", torch.cuda.current_device())
+        self.device = place
+        with torch.cuda.device(place):
+            self.stream = torch.cuda.Stream(place)
+
+    def scope(self):
+        """Make this device current (for allocation and deserialization)."""
+        import torch
+
+        return torch.cuda.device(self.device)
+
+    @contextlib.contextmanager
+    def launch(self):
+        """Run on our stream, after the work already queued on the default stream (e.g. a
+        State's zeros); copies to the host made inside wait for the launch."""
+        import torch
+
+        with torch.cuda.device(self.device), torch.cuda.stream(self.stream):
+            self.stream.wait_stream(torch.cuda.default_stream(self.device))
+            yield self.stream.cuda_stream
+
+    def holds(self, tensor) -> bool:
+        """Whether ``tensor`` lives on this device (then it is bound where it is)."""
+        return tensor.device == self.device
 
 
 class TensorRTEngine(StepEngine):
@@ -45,19 +93,16 @@ class TensorRTEngine(StepEngine):
     def load(cls, source: Source, options: LoadOptions) -> TensorRTEngine:
         return cls(ensure_plan(source, options), options.device)
 
-    def __init__(self, plan_path: str | os.PathLike, device: str | None = None) -> None:
-        import torch
-
+    def __init__(
+        self, plan_path: str | os.PathLike, device: str | None = None, *, place=None
+    ) -> None:
         trt = import_tensorrt()
         self.path = Path(plan_path)
         self.manifest = read_manifest(self.path)
         verify_file(self.path, self.manifest)
-        self.device = torch.device(device or "cuda")
-        if self.device.type != "cuda":
-            raise AvaffectError(
-                f"the TensorRT backend runs on a CUDA device, not {device!r}; use --backend onnxruntime for the CPU"
-            )
-        with torch.cuda.device(self.device):
+        self.place = place if place is not None else CudaPlace(device)
+        self.device = self.place.device
+        with self.place.scope():
             self._check_built_here(trt)
             self.logger = trt.Logger(trt.Logger.WARNING)
             self.runtime = trt.Runtime(self.logger)
@@ -68,27 +113,26 @@ class TensorRTEngine(StepEngine):
                     "another TensorRT); delete it or load the checkpoint to rebuild it"
                 )
             self.context = self.engine.create_execution_context()
-            self.stream = torch.cuda.Stream(self.device)
             self.max_faces = self._profile_max_faces()
-            self.buffers = {name: self._allocate(trt, name) for name in self._io_names()}
+            # The hidden state has buffers of its own (below): none here for it.
+            names = [n for n in self._io_names() if n not in (HIDDEN_INPUT, HIDDEN_OUTPUT)]
+            self.buffers = {name: self._allocate(trt, name) for name in names}
+            self._hidden = None
+            if self.manifest.recurrent:
+                self._hidden = [self._allocate(trt, HIDDEN_OUTPUT) for _ in range(2)]
+                self._generation = [0, 0]
+                self._last = 1
         self.spec = spec_from_manifest(self.manifest, "tensorrt", str(self.device), self.max_faces)
         self.arcface_scale = self.manifest.arcface_scale
         self.embedding_dim = self.manifest.embedding_dim
         self._outputs = [t.name for t in self.manifest.outputs if t.name != HIDDEN_OUTPUT]
-        self._hidden = None
-        if self.manifest.recurrent:
-            layers, units = self.manifest.hidden_shape
-            flat = layers * self.max_faces * units
-            self._hidden = [torch.zeros(flat, device=self.device) for _ in range(2)]
-            self._generation = [0, 0]
-            self._last = 1
 
     def _check_built_here(self, trt) -> None:
         expected = Expected(
             "tensorrt",
             self.manifest.precision,
             versions={"tensorrt": str(trt.__version__)},
-            gpu=gpu_identity(),
+            gpu=tensorrt_build.gpu_identity(),
         )
         problems = mismatches(self.manifest, expected)
         if problems:
@@ -136,40 +180,48 @@ class TensorRTEngine(StepEngine):
         import torch
 
         n = len(state)
-        with torch.cuda.device(self.device), torch.cuda.stream(self.stream):
-            self.stream.wait_stream(
-                torch.cuda.default_stream(self.device)
-            )  # e.g. init_state's zeros
+        with self.place.launch() as stream:
+            inputs = {}
             for name, array in (("face", faces), ("spectrogram", spectrograms)):
                 if name in self.spec.input_names:
                     view = self._view(name, n)
                     view.copy_(torch.from_numpy(np.ascontiguousarray(array)).to(view.dtype))
-                    self._bind(name, view, input_shape=True)
-            write = self._bind_hidden(state, n) if self._hidden is not None else None
+                    inputs[name] = view
+            hidden = self._hidden_buffers(state, n) if self._hidden is not None else None
+            if hidden is not None:
+                inputs[HIDDEN_INPUT] = hidden[0]
             outputs = {name: self._view(name, n) for name in self._outputs}
-            for name, view in outputs.items():
-                self._bind(name, view)
-            if not self.context.execute_async_v3(self.stream.cuda_stream):
+            if hidden is not None:
+                outputs[HIDDEN_OUTPUT] = hidden[1].data
+            # Every input shape first (they fix the output shapes), then every address.
+            for name, view in inputs.items():
+                self._set_shape(name, view)
+            for name, view in (*inputs.items(), *outputs.items()):
+                self.context.set_tensor_address(name, view.data_ptr())
+            self._keepalive = inputs  # what the launch reads must outlive it
+            if not self.context.execute_async_v3(stream):
                 raise AvaffectError(
                     f"{self.path}: TensorRT execution failed (see its log); rebuild the plan"
                 )
-            host = torch.cat([v.float().reshape(n, -1) for v in outputs.values()], 1).cpu().numpy()
+            named = {k: v for k, v in outputs.items() if k != HIDDEN_OUTPUT}
+            host = torch.cat([v.float().reshape(n, -1) for v in named.values()], 1).cpu().numpy()
         raw, start = {}, 0
-        for name, view in outputs.items():
+        for name, view in named.items():
             width = view.reshape(n, -1).shape[1]
             raw[name] = host[:, start : start + width]
             start += width
-        return raw, (write if write is not None else state)
+        return raw, (hidden[1] if hidden is not None else state)
 
-    def _bind(self, name: str, view, input_shape: bool = False) -> None:
-        if input_shape and not self.context.set_input_shape(name, tuple(view.shape)):
+    def _set_shape(self, name: str, view) -> None:
+        if not self.context.set_input_shape(name, tuple(view.shape)):
             raise AvaffectError(
                 f"TensorRT refused input {name} of shape {tuple(view.shape)} (outside the plan's profile)"
             )
-        self.context.set_tensor_address(name, view.data_ptr())
 
-    def _bind_hidden(self, state: State, n: int) -> State:
-        """Bind the hidden input (in place when it is one of our buffers) and the other buffer as output."""
+    def _hidden_buffers(self, state: State, n: int):
+        """(the hidden input tensor, the State the step writes): the input is bound where it
+        is when it already lives on the device (always so for our own last output), and the
+        output goes to the other of our two buffers."""
         import torch
 
         source = state.data
@@ -182,17 +234,13 @@ class TensorRTEngine(StepEngine):
             )
         if not (
             isinstance(source, torch.Tensor)
-            and source.is_cuda
             and source.dtype == torch.float32
             and source.is_contiguous()
-            and source.device == self.device
+            and self.place.holds(source)
         ):
             source = torch.as_tensor(state.numpy(), device=self.device).contiguous()
-        self._bind(HIDDEN_INPUT, source, input_shape=True)
         target = 1 - tag[1] if ours else 1 - self._last
         self._generation[target] += 1
         self._last = target
         out = self._view(HIDDEN_OUTPUT, n, buffer=self._hidden[target])
-        self._bind(HIDDEN_OUTPUT, out)
-        self._keepalive = source  # the input must outlive the asynchronous launch
-        return State(out, tag=(id(self), target, self._generation[target]))
+        return source, State(out, tag=(id(self), target, self._generation[target]))

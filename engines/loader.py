@@ -100,10 +100,17 @@ def choose_backend(source: Source, device: str | None = None) -> tuple[str, str]
 
 
 def installed(module: str) -> bool:
-    """Whether ``module`` can be imported, without importing it (it may be heavy)."""
+    """Whether ``module`` can be imported, without importing it (it may be heavy).
+
+    A namespace package does not count: ``tensorrt-stubs`` alone makes ``tensorrt`` one,
+    importable but with no library behind it."""
     if module in sys.modules:
-        return sys.modules[module] is not None  # None: import blocked (as tests simulate)
-    return importlib.util.find_spec(module) is not None
+        found = sys.modules[module]
+        if found is None:  # import blocked (as tests simulate)
+            return False
+        return getattr(found, "__file__", None) is not None or not hasattr(found, "__path__")
+    spec = importlib.util.find_spec(module)
+    return spec is not None and spec.origin not in (None, "namespace")
 
 
 def nvidia_gpu() -> str | None:

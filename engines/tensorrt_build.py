@@ -3,11 +3,14 @@
 - The network comes from the ONNX file through ``OnnxParser``; every parser error is
   reported with its node.
 - One optimisation profile covers the face batch: (1, ``opt_faces``, ``max_faces``).
-- fp16: TensorRT 10 builds the fp32 graph with ``BuilderFlag.FP16`` (weak typing: it may
-  pick fp16 kernels where they are faster). TensorRT 11 removed the precision flags and
-  always builds strongly typed networks, so there the graph itself must be fp16: the
-  loader exports it with ``fp16=True`` (convolutions in fp16, the GRU and its hidden state
-  kept in fp32). ``precision_plan`` encodes that choice by feature, not by version string.
+- Precision is the graph's own, on TensorRT 10 and 11 alike: the network is strongly typed
+  and an fp16 plan is built from the fp16 ONNX export (convolutions in fp16, the GRU and
+  its hidden state in fp32). TensorRT 11 removed the weak-typing ``BuilderFlag.FP16`` and
+  10.12 deprecated it; with it TensorRT 10 may also run the GRU and its state in fp16,
+  which the export takes care to avoid. One path, one set of numbers for both versions.
+- TF32 is cleared: TensorRT enables it by default, so an "fp32" plan would round the
+  inputs of every fp32 matrix product to 10 mantissa bits (as fp16 does) on Ampere and
+  later, and the GRU kept in fp32 in an fp16 plan would be no better off.
 - A timing cache per GPU and TensorRT version is loaded before and saved after each build,
   so a rebuild (another ``max_faces``, a retrained checkpoint) skips most kernel timing.
 - The plan is not portable: its manifest records the TensorRT version and the GPU, and a
@@ -54,6 +57,13 @@ def import_tensorrt():
         raise AvaffectError(
             f"{INSTALL_HINT}; tensorrt failed to load ({err}): check the CUDA driver, or use --backend onnxruntime"
         ) from None
+    if not isinstance(getattr(trt, "__version__", None), str):
+        # `pip install tensorrt-stubs` alone makes `import tensorrt` a namespace package of
+        # type stubs: importable, but no library behind it.
+        raise AvaffectError(
+            f"{INSTALL_HINT}; only type stubs (tensorrt-stubs) are installed, not TensorRT: "
+            "`pip install tensorrt`, or use --backend onnxruntime"
+        )
     if tensorrt_major(trt) < 10:
         raise AvaffectError(
             f"TensorRT {trt.__version__} is too old; avaffect needs >= 10 (`pip install -U tensorrt`)"
@@ -77,20 +87,15 @@ def gpu_identity() -> dict:
 
 @dataclass(frozen=True)
 class PrecisionPlan:
-    onnx_fp16: bool  # export the ONNX graph in fp16 (strongly typed builds)
-    builder_fp16: bool  # set BuilderFlag.FP16 (weakly typed builds, TensorRT 10)
-    strongly_typed: bool
+    onnx_fp16: bool  # export the ONNX graph in fp16 (the GRU and its state stay fp32)
 
 
 def precision_plan(trt, precision: str) -> PrecisionPlan:
-    """How to get ``precision`` out of this TensorRT: see the module docstring."""
+    """How to get ``precision`` out of TensorRT 10 or 11: a strongly typed network built
+    from a graph exported in that precision (see the module docstring)."""
     if precision not in ("fp32", "fp16"):
         raise AvaffectError(f"the TensorRT backend builds fp32 or fp16 engines, not {precision}")
-    weak_typing = hasattr(trt.BuilderFlag, "FP16")  # TensorRT 10; removed in 11
-    fp16 = precision == "fp16"
-    if weak_typing:
-        return PrecisionPlan(onnx_fp16=False, builder_fp16=fp16, strongly_typed=False)
-    return PrecisionPlan(onnx_fp16=fp16, builder_fp16=False, strongly_typed=True)
+    return PrecisionPlan(onnx_fp16=precision == "fp16")
 
 
 def profile_shapes(
@@ -149,14 +154,13 @@ def build_plan(
     _check_graph_precision(onnx_path, onnx_manifest, plan, precision)
     logger = trt.Logger(trt.Logger.WARNING)
     builder = trt.Builder(logger)
-    network = builder.create_network(_network_flags(trt, plan))
+    network = builder.create_network(_network_flags(trt))
     parser = trt.OnnxParser(network, logger)
     if not parser.parse_from_file(str(onnx_path)):
         raise AvaffectError(f"TensorRT cannot parse {onnx_path.name}: {parser_errors(parser)}")
     config = _builder_config(
         trt,
         builder,
-        plan,
         profile_shapes(onnx_manifest.inputs, max_faces, opt_faces),
         workspace_mib,
     )
@@ -174,7 +178,7 @@ def build_plan(
         "onnx_precision": onnx_manifest.precision,
         "opt_faces": opt_faces,
         "workspace_mib": workspace_mib,
-        "strongly_typed": plan.strongly_typed,
+        "strongly_typed": True,
     }
     manifest = replace(
         onnx_manifest,
@@ -192,12 +196,11 @@ def build_plan(
     return manifest
 
 
-def _builder_config(trt, builder, plan: PrecisionPlan, shapes: dict, workspace_mib: int):
-    """Workspace limit, the FP16 flag (weakly typed builds) and the face-batch profile."""
+def _builder_config(trt, builder, shapes: dict, workspace_mib: int):
+    """Workspace limit, no TF32 (fp32 layers run in fp32) and the face-batch profile."""
     config = builder.create_builder_config()
     config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, int(workspace_mib) << 20)
-    if plan.builder_fp16:
-        config.set_flag(trt.BuilderFlag.FP16)
+    config.clear_flag(trt.BuilderFlag.TF32)
     profile = builder.create_optimization_profile()
     for name, (low, opt, high) in shapes.items():
         profile.set_shape(name, low, opt, high)
@@ -217,27 +220,40 @@ def _check_graph_precision(
         )
 
 
-def _network_flags(trt, plan: PrecisionPlan) -> int:
+def _network_flags(trt) -> int:
+    """The STRONGLY_TYPED bit (1 in TensorRT 10, where EXPLICIT_BATCH is 0; 0 in 11, where
+    strong typing is always on and the flag is kept, ignored, for compatibility)."""
     flag = getattr(trt.NetworkDefinitionCreationFlag, "STRONGLY_TYPED", None)
-    # In TensorRT 11 strong typing is always on; the flag may still exist and is harmless.
-    return (1 << int(flag)) if (plan.strongly_typed and flag is not None) else 0
+    return 0 if flag is None else 1 << int(flag)
 
 
 def _load_timing_cache(config, path: Path | None):
-    data = b""
-    if path is not None and path.is_file():
-        data = path.read_bytes()
-    try:
-        cache = config.create_timing_cache(data)
-    except Exception:  # a cache from another build of TensorRT: start afresh
+    """The timing cache kept at ``path`` (a fresh one if it is absent or rejected), set on
+    ``config``; None when TensorRT gives none at all (the build then times every kernel)."""
+    data = path.read_bytes() if path is not None and path.is_file() else b""
+    cache = _create_timing_cache(config, data)
+    if cache is None and data:  # a cache from another build of TensorRT: start afresh
         log.info("timing cache %s is not usable by this TensorRT; starting a new one", path)
-        cache = config.create_timing_cache(b"")
-    config.set_timing_cache(cache, False)
+        cache = _create_timing_cache(config, b"")
+    if cache is None:
+        log.info("TensorRT gave no timing cache; building without one")
+        return None
+    if not config.set_timing_cache(cache, False):
+        log.info("TensorRT did not take the timing cache; building without one")
+        return None
     return cache
 
 
+def _create_timing_cache(config, data: bytes):
+    # TensorRT answers a rejected blob with None (10.x and 11.x), older builds raised.
+    try:
+        return config.create_timing_cache(data)
+    except Exception:
+        return None
+
+
 def _save_timing_cache(cache, path: Path | None) -> None:
-    if path is not None:
+    if cache is not None and path is not None:
         write_atomic(path, bytes(cache.serialize()))
 
 

@@ -6,6 +6,7 @@ GRU semantics check below shows these weights are lively enough to tell GRU vari
 
 from __future__ import annotations
 
+import engine_parity as parity
 import numpy as np
 import onnx
 import pytest
@@ -45,11 +46,15 @@ def engines(checkpoint, cache):
 
 
 def assert_outputs_close(a, b, tol=TOL):
-    for field in ("valence_arousal", "au_probs", "expr_probs", "embedding", "expr_scores"):
-        x, y = getattr(a, field), getattr(b, field)
-        assert (x is None) == (y is None), field
-        if x is not None:
-            np.testing.assert_allclose(x, y, atol=tol, rtol=0, err_msg=field, equal_nan=True)
+    parity.assert_outputs_close(a, b, atol=tol)
+
+
+def test_onnxruntime_follows_faces_like_pytorch(folder):
+    """The walk every backend's parity test takes (tests/engine_parity.py)."""
+    ckpt = make_checkpoint(folder, "av_mt_vgg_rnn_lite")
+    torch_engine, ort_engine = engines(ckpt, folder / "cache")
+    frames = parity.assert_engines_agree(ort_engine, torch_engine, atol=TOL, steps=12)
+    assert {len(f.rows) for f in frames} >= {1, 2}
 
 
 def random_faces(rng, n):

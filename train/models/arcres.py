@@ -14,6 +14,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from .base import Trunk
 from .options import check_counts, check_width, halved, scaled
 
 ARCRES_CHANNELS = (64, 128, 256, 512)
@@ -43,7 +44,7 @@ class ResidualUnit(nn.Module):
         return self.shortcut(x) + self.body(x)
 
 
-class ArcResTrunk(nn.Module):
+class ArcResTrunk(Trunk):
     """ArcRes convs -> BN -> flatten; ``out_features`` = 512 * width * (S / 16)^2."""
 
     def __init__(
@@ -55,6 +56,7 @@ class ArcResTrunk(nn.Module):
         super().__init__()
         width = check_width(width)
         units = check_counts("units", units, len(ARCRES_CHANNELS), minimum=1)
+        self.input_shape = tuple(input_shape)
         channels = scaled(ARCRES_CHANNELS[0], width)
         self.stem = nn.Sequential(
             nn.Conv2d(input_shape[0], channels, 3, 1, 1, bias=False),
@@ -73,5 +75,8 @@ class ArcResTrunk(nn.Module):
         self.norm = nn.BatchNorm2d(channels)
         self.out_features = channels * halved(input_shape[1], 4) * halved(input_shape[2], 4)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.norm(self.stages(self.stem(x))).flatten(1)
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.norm(self.stages(self.stem(x)))
+
+    def forward_head(self, features: torch.Tensor) -> torch.Tensor:
+        return features.flatten(1)

@@ -14,6 +14,11 @@ None, hidden) -> (outputs [B, ...], hidden)``. The step form, run frame by frame
 sequence form; it is what engines export, so that no engine keeps hidden state of its own.
 ``hidden`` is always one tensor of shape :meth:`hidden_shape` (several GRUs stack their
 layers along dim 0).
+
+Every per-frame CNN is a :class:`Trunk` and names its parts after timm's convention:
+``forward_features`` (the convolutions, one image at a time) and ``forward_head`` (pooling,
+flatten, fc). :meth:`AffectModel.trunks` lists them by name, so an engine that compiles
+convolutions (torch2trt) converts exactly ``forward_features`` and runs the rest in PyTorch.
 """
 
 from __future__ import annotations
@@ -22,6 +27,40 @@ import torch
 from torch import nn
 
 TASKS = ("va", "au", "expr")
+
+
+class Trunk(nn.Module):
+    """A per-frame CNN mapping an image [B, C, H, W] to features [B, out_features].
+
+    ``forward_features`` is the convolutional part (image -> feature map), ``forward_head``
+    the rest (pooling / flatten / fc). With ``mirror_average`` (eval mode only) the features
+    are the mean of the image's and its mirror image's: the flip and the mean stay outside
+    ``forward_features``, which is therefore the same computation for both sides.
+    """
+
+    #: the per-frame input [C, H, W] the trunk was built for
+    input_shape: tuple[int, int, int]
+    #: the width of the feature vector ``forward`` returns
+    out_features: int
+    mirror_average: bool = False
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def forward_head(self, features: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward_using(self.forward_features, x)
+
+    def forward_using(self, features, x: torch.Tensor) -> torch.Tensor:
+        """``forward`` with the feature map computed by ``features`` (``forward_features`` or
+        an engine's compiled copy of it): head and mirror average are always these."""
+        if self.mirror_average and not self.training:
+            # one pass over face and mirror together: a batch of 2B costs less than two of B
+            both = self.forward_head(features(torch.cat([x, x.flip(-1)])))
+            return 0.5 * (both[: x.shape[0]] + both[x.shape[0] :])
+        return self.forward_head(features(x))
 
 
 class AffectModel(nn.Module):
@@ -42,6 +81,11 @@ class AffectModel(nn.Module):
     #: [1, bins, frames] (None for visual models); exporters and engines build inputs from these
     face_shape: tuple[int, int, int] | None = (3, 96, 96)
     spectrogram_shape: tuple[int, int, int] | None = None
+
+    def trunks(self) -> dict[str, Trunk]:
+        """The model's per-frame CNNs by their dotted names (``"trunk"``, ``"frame"``,
+        ``"face_stream.frame"`` ...): the parts an engine may compile."""
+        return {name: m for name, m in self.named_modules() if isinstance(m, Trunk)}
 
     def hidden_shape(self, batch: int) -> tuple[int, int, int]:
         return (self.hidden_layers, batch, self.hidden_units)

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from .base import Trunk
 from .heads import FrameModel
 from .options import check_counts, check_task, check_width, face_input_shape, scaled
 from .registry import register_model
@@ -113,7 +114,7 @@ def stem(in_ch: int, w: float) -> tuple[nn.Sequential, int]:
     return layers, c[5]
 
 
-class InceptionResNetTrunk(nn.Module):
+class InceptionResNetTrunk(Trunk):
     """Inception-ResNet v1 -> global average pool; ``out_features`` = 1792 * width."""
 
     def __init__(
@@ -122,6 +123,7 @@ class InceptionResNetTrunk(nn.Module):
         super().__init__()
         width = check_width(width)
         n_a, n_b, n_c = check_counts("blocks", blocks, 3)
+        self.input_shape = tuple(input_shape)
         self.stem, c = stem(input_shape[0], width)
         self.blocks_a = nn.Sequential(*(block_a(c, width) for _ in range(n_a)))
         self.reduction_a, c = reduction_a(c, width)
@@ -130,10 +132,12 @@ class InceptionResNetTrunk(nn.Module):
         self.blocks_c = nn.Sequential(*(block_c(c, width) for _ in range(n_c)))
         self.out_features = c
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         x = self.reduction_a(self.blocks_a(self.stem(x)))
-        x = self.blocks_c(self.reduction_b(self.blocks_b(x)))
-        return x.mean(dim=(2, 3))
+        return self.blocks_c(self.reduction_b(self.blocks_b(x)))
+
+    def forward_head(self, features: torch.Tensor) -> torch.Tensor:
+        return features.mean(dim=(2, 3))
 
 
 @register_model(

@@ -11,6 +11,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .base import Trunk
 from .heads import FrameModel
 from .options import check_task, check_width, face_input_shape, halved, scaled
 from .registry import register_model
@@ -34,12 +35,13 @@ class SphereResidual(nn.Module):
         return x + self.body(x)
 
 
-class SphereFaceTrunk(nn.Module):
+class SphereFaceTrunk(Trunk):
     """SphereFace-20 convs -> flatten -> fc (512 * width)."""
 
     def __init__(self, input_shape: tuple[int, int, int], width: float = 1.0) -> None:
         super().__init__()
         width = check_width(width)
+        self.input_shape = tuple(input_shape)
         stages: list[nn.Module] = []
         channels = input_shape[0]
         for stage_channels, units in SPHEREFACE20_STAGES:
@@ -56,8 +58,11 @@ class SphereFaceTrunk(nn.Module):
         self.out_features = scaled(FC_FEATURES, width)
         self.fc = nn.Linear(channels * spatial, self.out_features)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc(self.stages(x).flatten(1))
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.stages(x)
+
+    def forward_head(self, features: torch.Tensor) -> torch.Tensor:
+        return self.fc(features.flatten(1))
 
 
 @register_model(

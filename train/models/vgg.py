@@ -11,6 +11,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .base import Trunk
 from .heads import FrameModel
 from .options import check_flag, check_task, check_width, face_input_shape, halved, scaled
 from .registry import register_model
@@ -49,7 +50,7 @@ class FixedAdaptiveAvgPool2d(nn.Module):
         return torch.matmul(torch.matmul(self.rows, x), self.cols.transpose(0, 1))
 
 
-class VGGTrunk(nn.Module):
+class VGGTrunk(Trunk):
     """VGG16 convs -> (pooling) -> flatten -> fc1 + ReLU; output ``out_features`` = 4096 * width.
 
     ``input_shape`` is the per-frame input [C, H, W]. With ``pool_to`` (the spectrogram stream,
@@ -79,6 +80,7 @@ class VGGTrunk(nn.Module):
         super().__init__()
         width = check_width(width)
         self.mirror_average = check_flag("mirror_average", mirror_average)
+        self.input_shape = tuple(input_shape)
         layers: list[nn.Module] = []
         channels = input_shape[0]
         for stage_channels, convs in VGG16_STAGES:
@@ -115,15 +117,14 @@ class VGGTrunk(nn.Module):
                 nn.init.normal_(module.weight, 0.0, 0.01)
                 nn.init.zeros_(module.bias)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.mirror_average and not self.training:
-            # one pass over face and mirror together: a batch of 2B costs less than two of B
-            both = self._fc1(torch.cat([x, x.flip(-1)]))
-            return 0.5 * (both[: x.shape[0]] + both[x.shape[0] :])
-        return self._fc1(x)
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """The 13 convs to conv5 (max-pooled): what torch2trt compiles."""
+        return self.features(x)
 
-    def _fc1(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.relu(self.fc1(self.pool(self.features(x)).flatten(1)))
+    def forward_head(self, features: torch.Tensor) -> torch.Tensor:
+        """(spectrogram pooling) -> flatten -> fc1 + ReLU, in PyTorch under torch2trt: its
+        pooling multiplies a 2-D matrix by the 4-D map, which torch2trt cannot convert."""
+        return torch.relu(self.fc1(self.pool(features).flatten(1)))
 
 
 @register_model(
