@@ -114,8 +114,15 @@ def spectrogram_windows(
     win, hop, num_frames = cfg.win_length, cfg.hop_length, cfg.num_frames
     span = win + hop * (num_frames - 1)  # samples the frames cover, <= context_samples
     ends = np.clip(ends, 0, len(audio) + span)
-    tail = max(0, int(ends.max(initial=0)) - len(audio))
-    padded = np.concatenate([np.zeros(span, np.float32), audio, np.zeros(tail, np.float32)])
+    # Only the stretch the windows cover is copied (with silence where it runs past either
+    # end of the recording), so one window costs the same on a minute or on three hours.
+    first_end, last_end = (int(ends.min()), int(ends.max())) if len(ends) else (0, 0)
+    lo, hi = first_end - span, last_end
+    padded = np.zeros(hi - lo, np.float32)
+    src_lo, src_hi = max(lo, 0), min(hi, len(audio))
+    if src_hi > src_lo:
+        padded[src_lo - lo : src_hi - lo] = audio[src_lo:src_hi]
+    ends = ends - first_end
     # In padded coordinates the window ending at sample e starts at e: its frames start at
     # e + hop * k.
     all_frames = np.lib.stride_tricks.sliding_window_view(padded, win)
