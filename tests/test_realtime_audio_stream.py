@@ -10,25 +10,26 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from avaffect.audio import SpectrogramConfig, spectrogram_windows
-from avaffect.realtime.file_audio import FileAudio
+from avaffect.audio import SpectrogramConfig, resample, spectrogram_windows
+from avaffect.realtime.file_audio import FileAudio, StreamResampler, decode_audio_track
 
 av = pytest.importorskip("av", reason="PyAV (the 'audio' extra) writes and reads the test files")
 
-RATE = 8000
+RATE = 16000  # the long file is at the model's rate: its test measures memory, not resampling
 CFG = SpectrogramConfig(sample_rate=16000, context_s=0.5)
 MB = 2**20
 
 
-def write_wav(path: Path, seconds: float) -> Path:
-    """A PCM WAV of a 440 Hz tone, so that decoding costs little and the size is exact."""
-    t = np.arange(int(RATE * seconds)) / RATE
-    tone = (0.4 * np.sin(2 * np.pi * 440 * t) * 32767).astype(np.int16)
+def write_wav(path: Path, seconds: float, chirp: bool = False, rate: int = RATE) -> Path:
+    """A PCM WAV of a 440 Hz tone (or a rising chirp), so that decoding costs little."""
+    t = np.arange(int(rate * seconds)) / rate
+    phase = 2 * np.pi * (200 * t + 300 * t**2) if chirp else 2 * np.pi * 440 * t
+    tone = (0.4 * np.sin(phase) * 32767).astype(np.int16)
     with av.open(str(path), "w") as out:
-        stream = out.add_stream("pcm_s16le", rate=RATE, layout="mono")
+        stream = out.add_stream("pcm_s16le", rate=rate, layout="mono")
         for start in range(0, len(tone), 8192):
             frame = av.AudioFrame.from_ndarray(tone[None, start : start + 8192], "s16", "mono")
-            frame.sample_rate, frame.pts = RATE, start
+            frame.sample_rate, frame.pts = rate, start
             out.mux(stream.encode(frame))
         out.mux(stream.encode(None))
     return path
@@ -66,7 +67,7 @@ def test_the_decoder_holds_the_same_few_seconds_for_ten_seconds_and_ten_minutes(
     long, long_peak, long_specs = walk(long_path, 5.0)
     assert long.reader.samples_read == 600 * RATE  # the whole track went through...
     assert long.held_samples == short.held_samples <= 3 * RATE  # ...through the same ring
-    assert long.reader.largest_block <= RATE  # and no block of it was big
+    assert long.reader.largest_block <= RATE // 2  # and no block of it was big
     # The most allocated at once is one window's work (resampling it dominates), the same
     # on ten minutes as on ten seconds: it does not grow with the recording.
     assert long_peak <= 1.1 * short_peak + MB / 4
@@ -94,3 +95,31 @@ def test_a_window_spectrogram_touches_only_its_own_samples():
     np.testing.assert_array_equal(short_spec, long_spec)
     assert long_peak == pytest.approx(short_peak, rel=0.05)
     assert long_peak < 64 * window * 4  # a few copies of one window, never the track
+
+
+def test_the_streamed_track_gives_the_very_windows_of_the_whole_decoded_track(files, tmp_path):
+    """Streaming changes memory, not numbers: resampled block by block, the windows equal
+    those of the whole track resampled at once (what training computes)."""
+    path = write_wav(tmp_path / "chirp.wav", 3, chirp=True, rate=22050)  # resampled to 16 kHz
+    whole = decode_audio_track(path)
+    samples = resample(whole.samples, whole.sample_rate, CFG.sample_rate)
+    audio = FileAudio.open(path, CFG)
+    try:
+        for t in (0.1, 0.5, 1.37, 2.0, 2.99, 3.4):
+            spec, end = audio.spectrogram(t)
+            end_sample = int(round(min(t, 3.0) * CFG.sample_rate))
+            expected = spectrogram_windows(samples, np.array([end_sample]), CFG)[0]
+            np.testing.assert_allclose(spec, expected, atol=1e-5)
+            assert end == pytest.approx(min(t, 3.0), abs=1 / CFG.sample_rate)
+    finally:
+        audio.close()
+
+
+@pytest.mark.parametrize("rates", [(44100, 16000), (16000, 44100), (48000, 44100)])
+def test_the_stream_resampler_matches_resampling_the_whole_signal(rates):
+    rate_in, rate_out = rates
+    signal = np.random.default_rng(1).uniform(-1, 1, rate_in // 2 + 77).astype(np.float32)
+    stream = StreamResampler(rate_in, rate_out)
+    blocks = np.split(signal, [100, 1124, 1125, 5000, 9000])
+    out = np.concatenate([stream.push(b) for b in blocks] + [stream.finish()])
+    np.testing.assert_allclose(out, resample(signal, rate_in, rate_out), atol=1e-6)
