@@ -162,9 +162,10 @@ def run_outcome(stats, pipeline, stop=None) -> dict:
     """How the run ended, for the summary: ``complete``, ``status``, ``reason``, ``exit_status``."""
     from avaffect import run_status as rs
 
-    if (stop is not None and stop()) or stats.interrupted:
-        name = stop.signal_name if stop is not None and stop() else "SIGINT"
-        status = stop.exit_status if stop is not None and stop() else rs.EXIT_SIGINT
+    signalled = stop is not None and stop()
+    if signalled or stats.interrupted:  # a signal's flag, or Ctrl-C as KeyboardInterrupt
+        name = stop.signal_name if signalled else "SIGINT"
+        status = stop.exit_status if signalled else rs.EXIT_SIGINT
         return {
             "complete": False, "status": rs.INTERRUPTED, "exit_status": status,
             "reason": f"interrupted by {name} after {stats.seen} frames",
