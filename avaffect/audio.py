@@ -114,8 +114,15 @@ def spectrogram_windows(
     win, hop, num_frames = cfg.win_length, cfg.hop_length, cfg.num_frames
     span = win + hop * (num_frames - 1)  # samples the frames cover, <= context_samples
     ends = np.clip(ends, 0, len(audio) + span)
-    tail = max(0, int(ends.max(initial=0)) - len(audio))
-    padded = np.concatenate([np.zeros(span, np.float32), audio, np.zeros(tail, np.float32)])
+    # Only the stretch the windows cover is copied (with silence where it runs past either
+    # end of the recording), so one window costs the same on a minute or on three hours.
+    first_end, last_end = (int(ends.min()), int(ends.max())) if len(ends) else (0, 0)
+    lo, hi = first_end - span, last_end
+    padded = np.zeros(hi - lo, np.float32)
+    src_lo, src_hi = max(lo, 0), min(hi, len(audio))
+    if src_hi > src_lo:
+        padded[src_lo - lo : src_hi - lo] = audio[src_lo:src_hi]
+    ends = ends - first_end
     # In padded coordinates the window ending at sample e starts at e: its frames start at
     # e + hop * k.
     all_frames = np.lib.stride_tricks.sliding_window_view(padded, win)
@@ -152,16 +159,50 @@ def resample(audio: np.ndarray, rate_in: int, rate_out: int, chunk: int = 1 << 1
     audio = np.asarray(audio, np.float32).reshape(-1)
     if rate_in == rate_out or len(audio) == 0:
         return audio.copy()
-    n_out = int(round(len(audio) * rate_out / rate_in))
-    cutoff = min(1.0, rate_out / rate_in)
-    half = 16
-    taps = np.arange(-half + 1, half + 1)
+    n_out = resampled_length(len(audio), rate_in, rate_out)
     out = np.empty(n_out, np.float32)
     for start in range(0, n_out, chunk):
-        t = np.arange(start, min(start + chunk, n_out)) * (rate_in / rate_out)
-        idx = np.floor(t).astype(np.int64)[:, None] + taps[None, :]
-        x = t[:, None] - idx
-        kernel = cutoff * np.sinc(cutoff * x) * (0.5 + 0.5 * np.cos(np.pi * x / half))
-        samples = np.where((idx >= 0) & (idx < len(audio)), audio[np.clip(idx, 0, len(audio) - 1)], 0.0)
-        out[start : start + len(t)] = (samples * kernel).sum(1)
+        stop = min(start + chunk, n_out)
+        out[start:stop] = resample_range(audio, 0, rate_in, rate_out, start, stop, len(audio))
     return out
+
+
+_HALF_TAPS = 16  # the sinc kernel reaches this many input samples either side
+
+
+def resampled_length(n_in: int, rate_in: int, rate_out: int) -> int:
+    return int(round(n_in * rate_out / rate_in))
+
+
+def resample_needs(stop: int, rate_in: int, rate_out: int) -> int:
+    """Input samples that output samples ``[0, stop)`` of :func:`resample` depend on (the
+    first ones a stream can produce once that many inputs have arrived)."""
+    if stop <= 0:
+        return 0
+    return int(np.floor((stop - 1) * (rate_in / rate_out))) + _HALF_TAPS + 1
+
+
+def resample_range(
+    audio: np.ndarray,
+    offset: int,
+    rate_in: int,
+    rate_out: int,
+    start: int,
+    stop: int,
+    n_in: int | None = None,
+) -> np.ndarray:
+    """Output samples ``[start, stop)`` of :func:`resample` of a whole recording, computed
+    from a piece of it: ``audio`` holds its input samples from index ``offset`` on, covering
+    every input those outputs need (:func:`resample_needs`). Inputs at or past ``n_in`` (the
+    recording's length, None while it is still unknown) are silence, as in :func:`resample`.
+    This is how a stream is resampled to exactly the numbers the whole track would give."""
+    cutoff = min(1.0, rate_out / rate_in)
+    taps = np.arange(-_HALF_TAPS + 1, _HALF_TAPS + 1)
+    t = np.arange(start, stop) * (rate_in / rate_out)
+    idx = np.floor(t).astype(np.int64)[:, None] + taps[None, :]
+    x = t[:, None] - idx
+    kernel = cutoff * np.sinc(cutoff * x) * (0.5 + 0.5 * np.cos(np.pi * x / _HALF_TAPS))
+    valid = idx >= 0 if n_in is None else (idx >= 0) & (idx < n_in)
+    local = np.clip(idx - offset, 0, max(len(audio) - 1, 0))
+    samples = np.where(valid, audio[local] if len(audio) else 0.0, 0.0)
+    return (samples * kernel).sum(1).astype(np.float32)

@@ -15,6 +15,7 @@ import sys
 
 from avaffect import __version__
 from avaffect.errors import AvaffectError
+from avaffect.run_status import EXIT_BROKEN_PIPE, EXIT_ERROR, EXIT_SIGINT, raise_on_sigterm
 
 COMMANDS: dict[str, str] = {
     "models": "avaffect.train.models.cli:add_parser",
@@ -61,19 +62,20 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 0
+    raise_on_sigterm()  # SIGTERM unwinds like Ctrl-C: files closed, devices released
     try:
         return int(args.func(args) or 0)
     except AvaffectError as err:
         print(f"avaffect: error: {err}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
+        return EXIT_ERROR
+    except KeyboardInterrupt as err:
         print("avaffect: interrupted", file=sys.stderr)
-        return 130
+        return getattr(err, "exit_status", EXIT_SIGINT)
     except BrokenPipeError:
         # The reader went away (`avaffect models --json | head`): not an error worth a
         # traceback. Point stdout at devnull so the interpreter's final flush stays quiet.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 141
+        return EXIT_BROKEN_PIPE
 
 
 if __name__ == "__main__":

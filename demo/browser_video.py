@@ -1,9 +1,9 @@
 """Making an annotated video playable in a browser.
 
-The real-time sinks write MPEG-4 Part 2 through OpenCV (what every OpenCV build can write),
-which browsers do not play, and Gradio converts videos only where an ``ffmpeg`` program is
+The real-time sinks write a fragmented MP4 (H.264 where PyAV has libx264, else MPEG-4 Part 2,
+which browsers do not play), and Gradio converts videos only where an ``ffmpeg`` program is
 installed. PyAV's wheels carry an H.264 encoder (libx264), so the picture is re-encoded here
-and the sound packets are copied as they are.
+into a plain (faststart) MP4 and the sound packets are copied as they are.
 """
 
 from __future__ import annotations

@@ -67,7 +67,7 @@ def analyze_video(
     raw_video = out_dir / "annotated_mpeg4.mp4"
     csv_path = out_dir / "results.csv"
     try:
-        sinks = [CsvSink(csv_path), VideoSink(raw_video, pipeline.video.fps, FileSoundtrack(video))]
+        sinks = [CsvSink(csv_path), VideoSink(raw_video, pipeline.video.fps, FileSoundtrack.of(video))]
     except BaseException:
         pipeline.close(raise_errors=False)
         raise

@@ -27,6 +27,8 @@ _EXPORTS = {
     "CsvSink": "sinks",
     "JsonlSink": "sinks",
     "VideoSink": "sinks",
+    "FragmentedMp4Writer": "video_writer",
+    "RunFolder": "run_folder",
     "RunStats": "stats",
     "run_session": "session",
     "RunOptions": "launch",

@@ -29,9 +29,17 @@ examples:
   avaffect analyze talk.mp4 --no-video            # rows only, faster
 
 writes into --out: results.csv and results.jsonl (one row per face per frame),
-annotated.mp4 (with the original sound) and summary.json (frames, faces, drops, FPS,
-per-stage times, latency, A/V skew).
+annotated.mp4 (with the original sound) and summary.json (complete or not, frames, faces,
+drops, FPS, per-stage times, latency, A/V skew). The folder is locked while the run lasts;
+one that holds an earlier run's results is refused unless --overwrite is given.
+Rows and video survive a crash or kill -9 (the video plays up to its last second).
+
+exit status: 0 complete; 2 error (one line says why); 3 the video ended before its
+container said it would (truncated or damaged: results cover what was decoded);
+130 Ctrl-C, 143 SIGTERM (outputs closed, summary says "interrupted").
 """
+
+ANALYZE_OUTPUTS = ("results.csv", "results.jsonl", "annotated.mp4", "summary.json")
 
 
 def _add_common(p: argparse.ArgumentParser) -> None:
@@ -116,6 +124,11 @@ def add_analyze_parser(subparsers) -> None:
     p.add_argument("video", help="the video file")
     p.add_argument("--out", metavar="DIR", help="output folder (default: VIDEO's name + _avaffect)")
     p.add_argument("--no-video", action="store_true", help="skip the annotated video (faster)")
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace the results of an earlier run in --out (they are removed first)",
+    )
     _add_common(p)
     p.set_defaults(func=run_analyze)
 
@@ -133,14 +146,36 @@ def _options(args: argparse.Namespace, source: str, video_mode: str):
     )  # fmt: skip
 
 
-def _finish(stats, pipeline, options, summary_path: str | Path | None) -> dict:
+def _finish(stats, pipeline, options, summary_path: str | Path | None, stop=None) -> int:
+    """Print and write the summary (also after an interruption); return the exit status."""
     from avaffect.realtime.stats import format_summary, write_summary
 
-    summary = stats.summary(**run_context(pipeline, options))
+    outcome = run_outcome(stats, pipeline, stop)
+    summary = stats.summary(**run_context(pipeline, options), **outcome)
     print(format_summary(summary), file=sys.stderr)
     if summary_path:
         write_summary(summary_path, summary)
-    return summary
+    return outcome["exit_status"]
+
+
+def run_outcome(stats, pipeline, stop=None) -> dict:
+    """How the run ended, for the summary: ``complete``, ``status``, ``reason``, ``exit_status``."""
+    from avaffect import run_status as rs
+
+    signalled = stop is not None and stop()
+    if signalled or stats.interrupted:  # a signal's flag, or Ctrl-C as KeyboardInterrupt
+        name = stop.signal_name if signalled else "SIGINT"
+        status = stop.exit_status if signalled else rs.EXIT_SIGINT
+        return {
+            "complete": False, "status": rs.INTERRUPTED, "exit_status": status,
+            "reason": f"interrupted by {name} after {stats.seen} frames",
+        }  # fmt: skip
+    if pipeline.video.incomplete:
+        return {
+            "complete": False, "status": rs.INCOMPLETE, "exit_status": rs.EXIT_INCOMPLETE,
+            "reason": pipeline.video.incomplete,
+        }  # fmt: skip
+    return {"complete": True, "status": rs.COMPLETE, "exit_status": rs.EXIT_OK, "reason": None}
 
 
 def run_context(pipeline, options) -> dict:
@@ -154,6 +189,8 @@ def run_context(pipeline, options) -> dict:
         "precision": spec.precision,
         "detector": pipeline.finder.detector.name,
         "audio": None if pipeline.audio is None else pipeline.audio.kind,
+        "frames_read": pipeline.video.frames_read,
+        "frames_in_container": pipeline.video.frame_count,
         "dropped_frames": pipeline.video.dropped,
         "dropped_results": pipeline.dropped_results,
     }
@@ -164,6 +201,7 @@ def run_live(args: argparse.Namespace) -> int:
     from avaffect.realtime.launch import build_pipeline
     from avaffect.realtime.overlay import Overlay
     from avaffect.realtime.session import run_session
+    from avaffect.run_status import stop_on_signals
 
     setup_logging(args.quiet)
     options = _options(args, args.source, "paced")
@@ -175,11 +213,12 @@ def run_live(args: argparse.Namespace) -> int:
         pipeline.close(raise_errors=False)  # release the camera and microphone
         raise
     overlay = Overlay() if (window is not None or args.record) else None
-    stats = run_session(
-        pipeline, overlay=overlay, sinks=sinks, window=window, max_frames=args.max_frames
-    )
-    _finish(stats, pipeline, options, args.summary)
-    return 0
+    with stop_on_signals() as stop:
+        stats = run_session(
+            pipeline, overlay=overlay, sinks=sinks, window=window, max_frames=args.max_frames,
+            should_stop=stop,
+        )  # fmt: skip
+        return _finish(stats, pipeline, options, args.summary, stop)
 
 
 def _live_sinks(args: argparse.Namespace, pipeline) -> list:
@@ -196,7 +235,7 @@ def _live_sinks(args: argparse.Namespace, pipeline) -> list:
         if audio is not None and audio.kind == "microphone":
             track = MicSoundtrack(audio.ring)
         elif pipeline.video.is_file and not args.no_audio:
-            track = FileSoundtrack(args.source)
+            track = FileSoundtrack.of(args.source)
         sinks.append(VideoSink(args.record, pipeline.video.fps, track))
     return sinks
 
@@ -206,33 +245,45 @@ def _analyze_sinks(args: argparse.Namespace, pipeline, video: Path, out: Path) -
 
     sinks = [CsvSink(out / "results.csv"), JsonlSink(out / "results.jsonl")]
     if not args.no_video:
-        track = None if args.no_audio else FileSoundtrack(video)
+        track = None if args.no_audio else FileSoundtrack.of(video)
         sinks.append(VideoSink(out / "annotated.mp4", pipeline.video.fps, track))
     return sinks
 
 
 def run_analyze(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
     from avaffect.realtime.launch import build_pipeline
-    from avaffect.realtime.overlay import Overlay
-    from avaffect.realtime.session import run_session
+    from avaffect.realtime.run_folder import RunFolder
 
     setup_logging(args.quiet)
     video = Path(args.video)
     out = Path(args.out) if args.out else video.with_name(f"{video.stem}_avaffect")
     options = _options(args, str(video), "lossless")
-    pipeline = build_pipeline(options, default_mode="lossless")
-    try:
-        sinks = _analyze_sinks(args, pipeline, video, out)
-    except BaseException:
-        pipeline.close(raise_errors=False)
-        raise
-    overlay = None if args.no_video else Overlay()
-    with tqdm(
-        total=pipeline.video.frame_count, unit="frame", disable=args.quiet, file=sys.stderr
-    ) as bar:
-        stats = run_session(pipeline, overlay=overlay, sinks=sinks, progress=bar)
-    _finish(stats, pipeline, options, args.summary or out / "summary.json")
+    # The folder is claimed before anything slow: a busy or finished folder fails at once.
+    with RunFolder(out, ANALYZE_OUTPUTS, overwrite=args.overwrite):
+        pipeline = build_pipeline(options, default_mode="lossless")
+        try:
+            sinks = _analyze_sinks(args, pipeline, video, out)
+        except BaseException:
+            pipeline.close(raise_errors=False)
+            raise
+        status = _analyze_run(args, pipeline, options, sinks, out)
     print(f"results in {out}/", file=sys.stderr)
-    return 0
+    return status
+
+
+def _analyze_run(args, pipeline, options, sinks, out: Path) -> int:
+    from tqdm import tqdm
+
+    from avaffect.realtime.overlay import Overlay
+    from avaffect.realtime.session import run_session
+    from avaffect.run_status import stop_on_signals
+
+    overlay = None if args.no_video else Overlay()
+    with stop_on_signals() as stop:
+        with tqdm(
+            total=pipeline.video.frame_count, unit="frame", disable=args.quiet, file=sys.stderr
+        ) as bar:
+            stats = run_session(
+                pipeline, overlay=overlay, sinks=sinks, progress=bar, should_stop=stop
+            )
+        return _finish(stats, pipeline, options, args.summary or out / "summary.json", stop)

@@ -1,21 +1,33 @@
-"""The audio track of a video file, decoded with PyAV onto the clock of its frames.
+"""The audio track of a video file, decoded with PyAV as a stream onto the clock of its frames.
 
 OpenCV reports a file frame's presentation time relative to the video stream's start, so
-the audio is placed on that same clock: sample 0 sits at (audio start - video start). The
-track is decoded once, mixed to mono at its own rate and resampled to the checkpoint's rate
-with the contract's :func:`avaffect.audio.resample`; each frame's window is then cut by
-:func:`avaffect.audio.spectrogram_windows` (float32 at 44.1 kHz: about 10 MB per minute).
+the audio is placed on that same clock: sample 0 sits at (audio start - video start).
+Nothing is decoded ahead of need: :class:`TrackReader` hands out one decoded block at a
+time, :class:`StreamResampler` turns it into the checkpoint's rate as it comes (the very
+numbers :func:`avaffect.audio.resample` gives on the whole track, as in training), and
+:class:`FileAudio` keeps only a ring of a few seconds around the current frame (the window
+plus a little margin), so memory is the same for a ten-second clip and a three-hour
+recording. Each window's spectrogram is cut from that ring as a microphone's is
+(:class:`~avaffect.realtime.audio_input.RingAudio`).
 """
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
 
 import numpy as np
 
-from avaffect.audio import SpectrogramConfig, resample, spectrogram_windows
+from avaffect.audio import (
+    SpectrogramConfig,
+    resample_needs,
+    resample_range,
+    resampled_length,
+)
 from avaffect.errors import AvaffectError
+from avaffect.realtime.audio_input import RingAudio
+from avaffect.realtime.ring_buffer import AudioRingBuffer
 
 
 class NoAudioTrack(AvaffectError):
@@ -40,66 +52,203 @@ def import_av():
     return av
 
 
-def decode_audio_track(path: str | os.PathLike, mono: bool = True) -> DecodedAudio:
-    """Decode the first audio stream of ``path`` to float32 at its own sample rate.
+class TrackReader:
+    """The first audio stream of ``path``, decoded block by block to float32 at its own rate.
 
-    ``mono=True`` mixes the channels down (what the models hear); ``mono=False`` keeps them,
-    as [n, channels] (what gets muxed back into an annotated video).
+    ``mono=True`` mixes the channels down (what the models hear); ``mono=False`` keeps them
+    (what goes into an annotated video). :meth:`next_block` returns ``(samples [n, channels],
+    time of the first one on the video frames' clock)``, or None at the end of the track.
+    Blocks are continuous: a block's time is the first block's plus the samples before it.
     """
-    av = import_av()
-    try:
-        container = av.open(str(path))
-    except av.error.FFmpegError as err:
-        raise AvaffectError(f"{path}: cannot open the file's audio ({err})") from None
-    with container:
-        if not container.streams.audio:
+
+    def __init__(self, path: str | os.PathLike, mono: bool = True) -> None:
+        av = import_av()
+        self.path = path
+        try:
+            self._container = av.open(str(path))
+        except av.error.FFmpegError as err:
+            raise AvaffectError(f"{path}: cannot open the file's audio ({err})") from None
+        if not self._container.streams.audio:
+            self._container.close()
             raise NoAudioTrack(f"{path}: the file has no audio track")
-        stream = container.streams.audio[0]
-        video_start = _stream_start(container.streams.video[0]) if container.streams.video else 0.0
-        rate = stream.codec_context.sample_rate or stream.rate
-        layout = "mono" if mono else stream.codec_context.layout.name
-        channels = 1 if mono else len(stream.codec_context.layout.channels)
-        mixer = av.AudioResampler(format="flt", layout=layout, rate=rate)
-        chunks, first_time = [], None
-        for frame in container.decode(stream):
-            if first_time is None and frame.time is not None:
-                first_time = frame.time
-            chunks.extend(out.to_ndarray().reshape(-1) for out in mixer.resample(frame))
-        chunks.extend(out.to_ndarray().reshape(-1) for out in mixer.resample(None))
-    if first_time is None:
-        first_time = _stream_start(stream)
-    samples = np.concatenate(chunks).astype(np.float32) if chunks else np.zeros(0, np.float32)
-    if not mono:
-        samples = samples.reshape(-1, channels)
-    return DecodedAudio(samples, int(rate), float(first_time) - video_start, layout)
+        self._stream = stream = self._container.streams.audio[0]
+        video = self._container.streams.video
+        self._video_start = _stream_start(video[0]) if video else 0.0
+        self.sample_rate = int(stream.codec_context.sample_rate or stream.rate)
+        self.layout = "mono" if mono else stream.codec_context.layout.name
+        self.channels = 1 if mono else len(stream.codec_context.layout.channels)
+        self._mixer = av.AudioResampler(format="flt", layout=self.layout, rate=self.sample_rate)
+        self._frames = self._container.decode(stream)
+        self._pending: list[np.ndarray] = []
+        self._first_time: float | None = None
+        self.samples_read = 0  # samples handed out so far
+        self.largest_block = 0  # the most samples one block held (what the decoder holds at once)
+        self.ended = False
+
+    def next_block(self) -> tuple[np.ndarray, float] | None:
+        while not self._pending:
+            if self.ended:
+                return None
+            self._decode_one()
+        block = self._pending.pop(0)
+        start = self.start_time + self.samples_read / self.sample_rate
+        self.samples_read += len(block)
+        self.largest_block = max(self.largest_block, len(block))
+        return block, start
+
+    @property
+    def start_time(self) -> float:
+        """Time of sample 0 on the video frames' clock (known once a frame is decoded)."""
+        if self._first_time is None:
+            self._first_time = _stream_start(self._stream) - self._video_start
+        return self._first_time
+
+    def _decode_one(self) -> None:
+        av = import_av()
+        try:
+            frame = next(self._frames)
+        except StopIteration:
+            frame = None
+        except av.error.FFmpegError:  # a damaged tail: the track ends where decoding fails
+            frame = None
+        if frame is None:
+            self.ended = True
+            outs = self._mixer.resample(None)
+        else:
+            if self._first_time is None and frame.time is not None:
+                self._first_time = float(frame.time) - self._video_start
+            outs = self._mixer.resample(frame)
+        for out in outs:
+            data = out.to_ndarray().reshape(-1, self.channels).astype(np.float32, copy=False)
+            if len(data):
+                self._pending.append(data)
+
+    def close(self) -> None:
+        self._container.close()
+
+
+def decode_audio_track(path: str | os.PathLike, mono: bool = True) -> DecodedAudio:
+    """The whole track at once (for short clips and tests; the pipeline streams instead)."""
+    reader = TrackReader(path, mono)
+    try:
+        blocks = []
+        while (block := reader.next_block()) is not None:
+            blocks.append(block[0])
+        start = reader.start_time
+    finally:
+        reader.close()
+    samples = np.concatenate(blocks) if blocks else np.zeros((0, reader.channels), np.float32)
+    if mono:
+        samples = samples.reshape(-1)
+    return DecodedAudio(samples, reader.sample_rate, start, reader.layout)
 
 
 def _stream_start(stream) -> float:
     return 0.0 if stream.start_time is None else float(stream.start_time * stream.time_base)
 
 
+class StreamResampler:
+    """:func:`avaffect.audio.resample` of a whole track, computed block by block as the track
+    arrives: the same numbers, holding only the kernel's reach of input (32 samples) plus
+    the newest block."""
+
+    def __init__(self, rate_in: int, rate_out: int) -> None:
+        self.rate_in, self.rate_out = rate_in, rate_out
+        self._buffer = np.zeros(0, np.float32)
+        self._offset = 0  # input index of _buffer[0]
+        self.n_in = 0  # inputs received
+        self.produced = 0  # outputs handed out
+
+    def push(self, block: np.ndarray) -> np.ndarray:
+        """Take the next input samples; return every output that is now final."""
+        if self.rate_in == self.rate_out:
+            self.n_in += len(block)
+            self.produced += len(block)
+            return block
+        self._buffer = np.concatenate([self._buffer, block])
+        self.n_in += len(block)
+        stop = self.produced
+        step = max(1, int(len(block) * self.rate_out / self.rate_in))
+        while resample_needs(stop + step, self.rate_in, self.rate_out) <= self.n_in:
+            stop += step
+        while resample_needs(stop + 1, self.rate_in, self.rate_out) <= self.n_in:
+            stop += 1
+        return self._emit(stop, None)
+
+    def finish(self) -> np.ndarray:
+        """The last outputs, once the track has ended (inputs past it are silence)."""
+        if self.rate_in == self.rate_out:
+            return np.zeros(0, np.float32)
+        return self._emit(resampled_length(self.n_in, self.rate_in, self.rate_out), self.n_in)
+
+    def _emit(self, stop: int, n_in: int | None) -> np.ndarray:
+        out = resample_range(
+            self._buffer, self._offset, self.rate_in, self.rate_out, self.produced, stop, n_in
+        )
+        self.produced = max(self.produced, stop)
+        # Keep only the inputs the next outputs can still reach.
+        keep_from = int(np.floor(self.produced * self.rate_in / self.rate_out)) - 16
+        drop = min(max(0, keep_from - self._offset), len(self._buffer))
+        self._buffer, self._offset = self._buffer[drop:], self._offset + drop
+        return out
+
+
+#: Seconds the ring keeps beyond the window: room for one decoded block ahead of the frame.
+_RING_SLACK_S = 2.0
+
+
 class FileAudio:
-    """A file's audio track as an :class:`~avaffect.realtime.audio_input.AudioInput`."""
+    """A file's audio track as an :class:`~avaffect.realtime.audio_input.AudioInput`, decoded
+    as the frames ask for it, resampled to the checkpoint's rate as a stream (the same
+    numbers as resampling the whole track) and held in a ring of the window plus
+    ``_RING_SLACK_S``."""
 
     kind = "file"
 
-    def __init__(self, decoded: DecodedAudio, cfg: SpectrogramConfig) -> None:
+    def __init__(self, reader: TrackReader, cfg: SpectrogramConfig) -> None:
         self.cfg = cfg
-        self.start_time = decoded.start_time
-        self.samples = resample(decoded.samples, decoded.sample_rate, cfg.sample_rate)
-        self.duration = len(self.samples) / cfg.sample_rate
+        self.reader = reader
+        self.ring = AudioRingBuffer(cfg.sample_rate, seconds=cfg.context_s + _RING_SLACK_S)
+        self._resampler = StreamResampler(reader.sample_rate, cfg.sample_rate)
+        self._window = RingAudio(self.ring, cfg)
+        self._ended = False
 
     @classmethod
     def open(cls, path: str | os.PathLike, cfg: SpectrogramConfig) -> FileAudio:
-        return cls(decode_audio_track(path), cfg)
+        return cls(TrackReader(path, mono=True), cfg)
+
+    @property
+    def held_samples(self) -> int:
+        """Decoded samples this input keeps at most: the ring, whatever the file's length."""
+        return self.ring.capacity
 
     def available_until(self) -> float:
-        return self.start_time + self.duration
+        # A file is never waited for: it is decoded on demand in spectrogram().
+        if not self._ended:
+            return math.inf
+        end = self.ring.end_time
+        return self.reader.start_time if end is None else end
+
+    def _decode_until(self, t: float) -> None:
+        while not self._ended and (self.ring.end_time is None or self.ring.end_time < t):
+            block = self.reader.next_block()
+            if block is None:
+                self._ended = True
+                self._store(self._resampler.finish())
+            else:
+                self._store(self._resampler.push(block[0].reshape(-1)))
+
+    def _store(self, samples: np.ndarray) -> None:
+        if len(samples):
+            start = self._resampler.produced - len(samples)
+            self.ring.write(samples, self.reader.start_time + start / self.cfg.sample_rate)
 
     def spectrogram(self, end_time: float) -> tuple[np.ndarray, float]:
-        window_end = min(end_time, self.available_until())
-        end_sample = int(round((window_end - self.start_time) * self.cfg.sample_rate))
-        return spectrogram_windows(self.samples, np.array([end_sample]), self.cfg)[0], window_end
+        self._decode_until(end_time)
+        spec, window_end = self._window.spectrogram(end_time)
+        if math.isnan(window_end):  # a track with no samples at all
+            window_end = min(end_time, self.reader.start_time)
+        return spec, window_end
 
     def close(self) -> None:
-        pass
+        self.reader.close()

@@ -116,9 +116,12 @@ class Pipeline:
         return next((w.error for w in self.workers if w.error is not None), None)
 
     # -- consumer side -----------------------------------------------------------------
-    def results(self, poll_s: float = 0.1) -> Iterator[FrameResult]:
-        """Processed frames until the source ends, :meth:`stop` is called or a worker fails."""
-        while True:
+    def results(
+        self, poll_s: float = 0.1, should_stop: Callable[[], bool] = lambda: False
+    ) -> Iterator[FrameResult]:
+        """Processed frames until the source ends, :meth:`stop` is called, a worker fails or
+        ``should_stop()`` (checked at least every ``poll_s``) says so."""
+        while not should_stop():
             item = self.results_queue.get(poll_s)
             if item is END:
                 return

@@ -1,7 +1,7 @@
 """The consuming side of a run, in the caller's thread: overlay, sinks, window, statistics.
 
 :func:`run_session` drives a started :class:`Pipeline` to its end (end of file, q/Esc,
-window closed, Ctrl-C, or a worker failure), always closes the sinks so partial outputs are
+window closed, Ctrl-C or SIGTERM, or a worker failure), always closes the sinks so partial outputs are
 flushed, joins every thread, and then re-raises a worker's failure as an AvaffectError.
 """
 
@@ -29,16 +29,21 @@ def run_session(
     progress=None,
     stats: RunStats | None = None,
     max_frames: int | None = None,
+    should_stop: Callable[[], bool] = lambda: False,
     clock: Callable[[], float] = time.monotonic,
 ) -> RunStats:
     """Consume ``pipeline``'s results until it ends; returns the run's statistics.
 
-    ``progress`` is anything with ``update(n)`` (a tqdm bar); ``max_frames`` stops early.
+    ``progress`` is anything with ``update(n)`` (a tqdm bar); ``max_frames`` stops early;
+    ``should_stop`` is checked between frames (a signal's :class:`~avaffect.run_status.StopFlag`):
+    the frame in hand is written whole, then everything is closed as at the end of a file.
+    A Ctrl-C that reaches here as KeyboardInterrupt ends the run the same way; either one
+    sets ``stats.interrupted``.
     """
     stats = stats or RunStats()
     try:
         with pipeline:
-            for result in pipeline.results():
+            for result in pipeline.results(should_stop=should_stop):
                 start = clock()
                 annotated = None
                 if overlay is not None:
@@ -57,8 +62,12 @@ def run_session(
                     break
     except KeyboardInterrupt:
         log.info("interrupted; stopping")
+        stats.interrupted = True
     finally:
         _close_all(sinks, window)
+    if should_stop():
+        log.info("interrupted; outputs closed")
+        stats.interrupted = True
     return stats
 
 

@@ -1,11 +1,11 @@
 """Where results go: CSV and JSONL rows per face per frame, and an annotated video.
 
 Rows are the contract's :meth:`FaceResult.to_row` plus the frame index and the face box,
-flushed at least every ``flush_s`` seconds so that a crash or Ctrl-C loses almost nothing.
-The video is written with OpenCV's VideoWriter at the source's frame rate; each frame is
-written as many times as keeps the video on the source's timeline (live, a slow analyzer
-repeats frames instead of speeding the video up), so the audio added afterwards
-(mux.py, a second pass) stays in sync.
+handed to the operating system after every frame (one write call per frame), so that a
+crash, Ctrl-C or ``kill -9`` loses at most the frame in hand and leaves whole rows only.
+The video is written at the source's frame rate; each frame is written as many times as
+keeps the video on the source's timeline (live, a slow analyzer repeats frames instead of
+speeding the video up), so the sound, encoded alongside as the run goes, stays in sync.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ import csv
 import json
 import logging
 import os
-import time
 from pathlib import Path
 from typing import Protocol
 
@@ -22,10 +21,10 @@ import cv2
 import numpy as np
 
 from avaffect.errors import AvaffectError
-from avaffect.realtime.file_audio import DecodedAudio, NoAudioTrack, decode_audio_track
-from avaffect.realtime.mux import mux_audio
+from avaffect.realtime.file_audio import NoAudioTrack, TrackReader, import_av
 from avaffect.realtime.pipeline import FrameResult
 from avaffect.realtime.ring_buffer import AudioRingBuffer
+from avaffect.realtime.video_writer import FragmentedMp4Writer, Soundtrack, part_path
 from avaffect.record import FaceResult
 
 log = logging.getLogger("avaffect.realtime")
@@ -61,20 +60,17 @@ def _open_for_writing(path: str | os.PathLike):
 
 
 class _RowSink:
-    def __init__(self, path: str | os.PathLike, flush_s: float = 1.0) -> None:
+    def __init__(self, path: str | os.PathLike) -> None:
         self.path = Path(path)
         self.rows = 0
         self._file = _open_for_writing(path)
-        self._flush_s = flush_s
-        self._last_flush = time.monotonic()
 
     def write(self, result: FrameResult, annotated: np.ndarray | None = None) -> None:
         for face in result.faces:
             self._write_row(face_row(result.frame.index, face))
             self.rows += 1
-        if time.monotonic() - self._last_flush >= self._flush_s:
+        if result.faces:
             self._file.flush()
-            self._last_flush = time.monotonic()
 
     def _write_row(self, row: dict) -> None:
         raise NotImplementedError
@@ -87,10 +83,11 @@ class _RowSink:
 class CsvSink(_RowSink):
     """One CSV row per face per frame, header first."""
 
-    def __init__(self, path: str | os.PathLike, flush_s: float = 1.0) -> None:
-        super().__init__(path, flush_s)
+    def __init__(self, path: str | os.PathLike) -> None:
+        super().__init__(path)
         self._writer = csv.DictWriter(self._file, fieldnames=row_columns())
         self._writer.writeheader()
+        self._file.flush()
 
     def _write_row(self, row: dict) -> None:
         self._writer.writerow(row)
@@ -104,61 +101,95 @@ class JsonlSink(_RowSink):
 
 
 class FileSoundtrack:
-    """The sound of a video file, to put back under its annotated copy."""
+    """The sound of a video file, streamed under its annotated copy (nothing decoded ahead
+    of the frames but one block)."""
 
     def __init__(self, path: str | os.PathLike) -> None:
         self.path = path
-        self._t0: float | None = None
+        self.reader = TrackReader(path, mono=False)  # NoAudioTrack: the caller goes silent
+        self.sample_rate, self.layout = self.reader.sample_rate, self.reader.layout
+        self._buffer = np.zeros((0, self.reader.channels), np.float32)
+        self._buffer_start = 0  # track sample index of _buffer[0]
+        self._offset = 0  # track sample index at video time 0
+        self._delivered = 0  # video-timeline samples handed out
 
-    def poll(self, frame_time: float) -> None:
-        if self._t0 is None:
-            self._t0 = frame_time
-
-    def clip(self) -> DecodedAudio | None:
+    @classmethod
+    def of(cls, path: str | os.PathLike) -> FileSoundtrack | None:
+        """The file's soundtrack, or None when it has no sound."""
         try:
-            audio = decode_audio_track(self.path, mono=False)
+            return cls(path)
         except NoAudioTrack:
             return None
-        audio.start_time -= self._t0 or 0.0
-        return audio
+
+    def begin(self, t0: float) -> None:
+        self._fill(0)  # the track's start time is known once a block is decoded
+        self._offset = int(round((t0 - self.reader.start_time) * self.sample_rate))
+
+    def _fill(self, index: int) -> None:
+        """Decode until the buffer reaches track sample ``index`` (or the track ends)."""
+        blocks = [self._buffer]
+        end = self._buffer_start + len(self._buffer)
+        while end <= index and (block := self.reader.next_block()) is not None:
+            blocks.append(block[0])
+            end += len(block[0])
+        if len(blocks) > 1:
+            self._buffer = np.concatenate(blocks)
+
+    def read_to(self, t: float) -> np.ndarray:
+        target = int(round(t * self.sample_rate))
+        lo, hi = self._offset + self._delivered, self._offset + target
+        self._fill(hi)
+        hi = min(hi, self._buffer_start + len(self._buffer))  # no sound past the track's end
+        if hi <= lo:
+            return self._buffer[:0]
+        out = np.zeros((hi - lo, self.reader.channels), np.float32)  # silence before the track
+        src_lo = max(lo, self._buffer_start)
+        out[src_lo - lo :] = self._buffer[src_lo - self._buffer_start : hi - self._buffer_start]
+        self._buffer = self._buffer[hi - self._buffer_start :]
+        self._buffer_start = hi
+        self._delivered += hi - lo
+        return out
+
+    def close(self) -> None:
+        self.reader.close()
 
 
 class MicSoundtrack:
-    """Keeps what the microphone heard while recording, drained from its ring buffer.
+    """What the microphone heard while recording, drained from its ring buffer.
 
-    The ring buffer only holds a few seconds, so :meth:`poll` runs once per written frame.
+    The ring buffer only holds a few seconds, so the video reads it once per written frame.
     """
+
+    layout = "mono"
 
     def __init__(self, ring: AudioRingBuffer) -> None:
         self.ring = ring
-        self._chunks: list[np.ndarray] = []
-        self._first: int | None = None
-        self._next: int | None = None
-        self._t0: float | None = None
+        self.sample_rate = ring.sample_rate
+        self._first: int | None = None  # ring position at video time 0
+        self._delivered = 0
 
-    def poll(self, frame_time: float) -> None:
-        if self._t0 is None:
-            self._t0 = frame_time
-            self._first = self._next = self.ring.position(frame_time)
+    def begin(self, t0: float) -> None:
+        self._first = self.ring.position(t0)
+
+    def read_to(self, t: float) -> np.ndarray:
         end = self.ring.end_position
-        if end is not None and end > self._next:
-            self._chunks.append(self.ring.read(self._next, end))
-            self._next = end
+        if self._first is None or end is None:
+            return np.zeros((0, 1), np.float32)
+        start = self._first + self._delivered
+        stop = min(self._first + int(round(t * self.sample_rate)), end)
+        if stop <= start:
+            return np.zeros((0, 1), np.float32)
+        self._delivered += stop - start
+        return self.ring.read(start, stop).reshape(-1, 1)
 
-    def clip(self) -> DecodedAudio | None:
-        if not self._chunks:
-            return None
-        start = self._first / self.ring.sample_rate - self._t0
-        return DecodedAudio(np.concatenate(self._chunks), self.ring.sample_rate, start)
-
-
-class Soundtrack(Protocol):
-    def poll(self, frame_time: float) -> None: ...
-    def clip(self) -> DecodedAudio | None: ...
+    def close(self) -> None:
+        pass
 
 
 class VideoSink:
-    """The annotated video (MP4, MPEG-4 part 2 via OpenCV), with sound added at the end."""
+    """The annotated video: a fragmented MP4 with its sound (video_writer.py), so that a run
+    killed at any moment leaves a playable file or none. Without PyAV, OpenCV writes the
+    picture alone under a temporary name that becomes the final one when the run ends."""
 
     def __init__(
         self, path: str | os.PathLike, fps: float | None, soundtrack: Soundtrack | None = None
@@ -167,40 +198,55 @@ class VideoSink:
         self.fps = fps or 30.0
         self.soundtrack = soundtrack
         self.frames_written = 0
-        self._writer: cv2.VideoWriter | None = None
+        self._writer = None
         self._t0: float | None = None
-        _open_for_writing(self.path).close()  # fail now, not after the whole run
+        _open_for_writing(part_path(self.path)).close()  # fail now, not after the whole run
+        part_path(self.path).unlink()
 
     def write(self, result: FrameResult, annotated: np.ndarray | None) -> None:
         image = annotated if annotated is not None else result.frame.image
         if self._writer is None:
-            self._open(image.shape[1], image.shape[0])
             self._t0 = result.frame.timestamp
-        if self.soundtrack is not None:
-            self.soundtrack.poll(result.frame.timestamp)
+            self._writer = self._open(image.shape[1], image.shape[0])
         # Repeat the frame until the video reaches this frame's place on the source timeline.
         target = int(round((result.frame.timestamp - self._t0) * self.fps)) + 1
         while self.frames_written < target:
             self._writer.write(image)
             self.frames_written += 1
 
-    def _open(self, width: int, height: int) -> None:
-        self._writer = cv2.VideoWriter(
-            str(self.path), cv2.VideoWriter_fourcc(*"mp4v"), self.fps, (width, height)
-        )
-        if not self._writer.isOpened():
-            raise AvaffectError(
-                f"{self.path}: OpenCV cannot write MP4 video here; pick another --record path"
-            )
+    def _open(self, width: int, height: int):
+        try:
+            import_av()
+        except AvaffectError:
+            if self.soundtrack is not None:
+                log.warning("PyAV is not installed: the annotated video has no sound")
+            return _OpenCvWriter(self.path, self.fps, width, height)
+        if self.soundtrack is not None:
+            self.soundtrack.begin(self._t0)
+        return FragmentedMp4Writer(self.path, self.fps, width, height, self.soundtrack)
 
     def close(self) -> None:
-        if self._writer is None:
-            return
-        self._writer.release()
-        self._writer = None
-        clip = self.soundtrack.clip() if self.soundtrack is not None else None
-        if clip is not None and len(clip.samples):
-            try:
-                mux_audio(self.path, clip)
-            except AvaffectError as err:
-                log.warning("%s", err)
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+        elif self.soundtrack is not None:
+            self.soundtrack.close()
+
+
+class _OpenCvWriter:
+    """MPEG-4 Part 2 through OpenCV (no sound), published under its name only when closed."""
+
+    def __init__(self, path: Path, fps: float, width: int, height: int) -> None:
+        self.path, self.tmp = path, part_path(path)
+        self.writer = cv2.VideoWriter(
+            str(self.tmp), cv2.VideoWriter_fourcc(*"mp4v"), fps, (width, height)
+        )
+        if not self.writer.isOpened():
+            raise AvaffectError(f"{path}: OpenCV cannot write MP4 video here; pick another path")
+
+    def write(self, image: np.ndarray) -> None:
+        self.writer.write(image)
+
+    def close(self) -> None:
+        self.writer.release()
+        os.replace(self.tmp, self.path)

@@ -41,6 +41,7 @@ class RunStats:
         self.skew: list[float] = []
         self.first_at: float | None = None
         self.last_at: float | None = None
+        self.interrupted = False  # set by run_session when Ctrl-C or SIGTERM cut the run short
 
     def add(self, result: FrameResult, latency_s: float, now: float) -> None:
         self.seen += 1
@@ -95,4 +96,12 @@ def format_summary(summary: dict) -> str:
 
 
 def write_summary(path: str | os.PathLike, summary: dict) -> None:
-    Path(path).write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    """Write ``summary`` as JSON atomically: a reader (or a run killed meanwhile) sees the old
+    file or the whole new one, never half of it."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp")
+    with tmp.open("w", encoding="utf-8") as handle:
+        handle.write(json.dumps(summary, indent=2) + "\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)

@@ -125,6 +125,9 @@ class VideoSource:
         self.height = int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT) or 0)
         self.frames = Handoff[Frame](capacity=1, drop_oldest=mode != "lossless")
         self.frames_read = 0
+        # Why a file ended before its container said it would (truncated, or a frame that
+        # failed to decode); None while it has not, or when the container does not say.
+        self.incomplete: str | None = None
         self.worker: Worker | None = None
 
     @classmethod
@@ -182,8 +185,24 @@ class VideoSource:
                             break
                         captured_at = self.clock()
                 self.frames.put(Frame(image, index, timestamp, captured_at, capture_s))
+            if not stop.is_set():  # the source ended by itself
+                self._check_complete()
         finally:
             self.frames.close()
+
+    def _check_complete(self) -> None:
+        """The file ended (not stopped): did it deliver the frames its container announced?"""
+        expected = self.frame_count
+        if not self.is_file or expected is None:
+            return
+        # Containers that store no frame count get one estimated from duration x rate: a
+        # frame or two (or 1%) of slack keeps such estimates from passing for truncation.
+        if self.frames_read + max(2, expected // 100) < expected:
+            self.incomplete = (
+                f"the video ended after {self.frames_read} of the {expected} frames its "
+                "container announces (truncated or damaged file)"
+            )
+            log.warning("%s: %s; the results cover what was decoded", self.name, self.incomplete)
 
     def _presentation_time(self, index: int, previous: float) -> float:
         """The frame's time in the file; its index over the frame rate when the file has none."""

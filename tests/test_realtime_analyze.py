@@ -112,9 +112,10 @@ def test_analyze_writes_a_row_per_face_per_frame_an_annotated_video_and_a_summar
     assert [json.loads(line)["frame"] for line in lines] == list(range(FRAMES))
     assert json.loads(lines[5])["valence"] == pytest.approx(float(rows[5]["valence"]))
 
+    with av.open(str(out / "annotated.mp4")) as clip:  # fragmented: count by decoding
+        assert sum(1 for _ in clip.decode(video=0)) == FRAMES
     with av.open(str(out / "annotated.mp4")) as clip:
-        assert clip.streams.video[0].frames == FRAMES
-        assert clip.streams.audio, "the original sound is muxed back"
+        assert clip.streams.audio, "the original sound is encoded alongside"
         sound = np.concatenate([f.to_ndarray().reshape(-1) for f in clip.decode(audio=0)])
     assert len(sound) / RATE == pytest.approx(FRAMES / FPS, abs=0.1)
     assert 0.2 < np.abs(sound).max() < 0.6
@@ -179,7 +180,7 @@ def test_live_headless_on_a_file_writes_rows_and_a_recording(workdir):
         frames = [int(r["frame"]) for r in csv.DictReader(handle)]
     assert frames and frames == sorted(frames)  # paced as if live: late frames may be dropped
     with av.open(str(video)) as clip:
-        assert clip.streams.audio and clip.streams.video[0].frames >= len(frames)
+        assert clip.streams.audio and sum(1 for _ in clip.decode(video=0)) >= len(frames)
 
 
 def test_without_a_checkpoint_and_no_shipped_model_the_message_says_what_to_do(

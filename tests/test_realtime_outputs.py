@@ -101,8 +101,9 @@ def test_a_slow_live_run_repeats_frames_so_the_video_keeps_time_and_the_mic_is_m
         sink.write(result(k, size=(320, 240), timestamp=ts), None)
     sink.close()
     assert sink.frames_written == 46  # 1.5 s at 30 FPS, frame 0 included
+    with av.open(str(tmp_path / "rec.mp4")) as clip:  # fragmented: count by decoding
+        assert sum(1 for _ in clip.decode(video=0)) == 46
     with av.open(str(tmp_path / "rec.mp4")) as clip:
-        assert clip.streams.video[0].frames == 46
         sound = np.concatenate([f.to_ndarray().reshape(-1) for f in clip.decode(audio=0)])
-    assert len(sound) / rate == pytest.approx(1.6, abs=0.08)
+    assert len(sound) / rate == pytest.approx(46 / 30, abs=0.08)  # the sound stops with the picture
     assert np.abs(sound).max() > 0.3
