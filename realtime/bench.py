@@ -161,6 +161,10 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="avaffect: %(message)s")
     try:
+        if args.json:
+            from avaffect.output_paths import writable_file
+
+            writable_file(args.json, "--json", "bench.json")
         with tempfile.TemporaryDirectory() as tmp:
             video = args.video or make_bench_video(
                 Path(tmp) / "bench.mp4", _face_from(args.face_image), args.seconds

@@ -95,4 +95,5 @@ def format_summary(summary: dict) -> str:
 
 
 def write_summary(path: str | os.PathLike, summary: dict) -> None:
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
     Path(path).write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
