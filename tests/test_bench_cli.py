@@ -41,6 +41,7 @@ def test_bench_json_on_the_cpu_times_what_runs_and_skips_the_gpu_rows_with_why(c
     }
     assert "needs a CUDA GPU" in skipped[("torch", "fp16", False)]
     assert "CUDA graphs need a CUDA GPU" in skipped[("torch", "fp32", True)]
+    assert "--no-cuda-graphs" in skipped[("torch", "fp32", True)]  # a flag that exists
     if ("tensorrt", "fp16", False) in skipped:  # TensorRT itself may be installed
         assert "tensorrt" in skipped[("tensorrt", "fp16", False)].lower()
     for section in ("pipeline", "streams"):

@@ -123,9 +123,22 @@ def test_yunet_is_used_offline_with_no_environment_variable(offline, fer_faces, 
 
 
 def test_the_shipped_file_and_its_licence_notice_are_package_data():
+    """A non-editable install (a wheel) carries both files: the package that holds them is
+    listed and its package-data names them."""
+    try:
+        import tomllib
+    except ImportError:  # Python 3.10
+        import tomli as tomllib
+
     assert SHIPPED_YUNET.stat().st_size == detector_model.YUNET_SIZE
     notice = (SHIPPED_YUNET.parent / "LICENSE.txt").read_text()
     assert "MIT License" in notice and detector_model.YUNET_SHA256 in notice
+    root = Path(__file__).resolve().parents[1]
+    setuptools = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]
+    assert "avaffect.realtime.face_detector" in setuptools["packages"]
+    globs = setuptools["package-data"]["avaffect.realtime.face_detector"]
+    shipped = {p.name for g in globs for p in SHIPPED_YUNET.parent.glob(g)}
+    assert shipped == {SHIPPED_YUNET.name, "LICENSE.txt"}
 
 
 def test_a_damaged_shipped_file_is_refused_in_one_line(tmp_path, monkeypatch, offline):
