@@ -134,7 +134,7 @@ def pipeline_runs(
     cfg: BenchConfig, video: Path, about: str, checkpoint: Path, precision: str
 ) -> dict:
     """``bench_pipeline`` ``cfg.repeats`` times (paced, as live); medians over the runs."""
-    from avaffect.realtime.bench import bench_pipeline
+    from avaffect.realtime.bench import bench_pipeline, face_check
 
     runs = []
     for i in range(cfg.repeats):
@@ -152,7 +152,13 @@ def pipeline_runs(
                 paced=True,
             )  # fmt: skip
         )
-    return {"video": about, "runs": runs, "aggregate": _median_over_runs(runs)}
+    faces = face_check(*(sum(r[k] for r in runs) for k in ("frames", "frames_with_face", "face_rows")))
+    if not faces["measured"]:
+        log.warning("pipeline: %s", faces["not_measured"])
+    return {
+        "video": about, "measured": faces["measured"], "faces": faces, "runs": runs,
+        "aggregate": _median_over_runs(runs),
+    }  # fmt: skip
 
 
 def _median_over_runs(runs: list[dict]) -> dict:
@@ -189,6 +195,8 @@ def streams(
     )
     cap = cfg.max_streams or (64 if gpu else 4)
     result = bench_streams(video, engine, options, max_streams=cap, budget_s=cfg.streams_budget_s)
+    if not result["measured"]:
+        log.warning("streams: %s", result["faces"]["not_measured"])
     spec = engine.spec
     return {**result, "backend": spec.backend, "device": spec.device, "precision": spec.precision}
 

@@ -35,6 +35,7 @@ class RunStats:
         self.seen = 0
         self.frames = 0
         self.faces = 0
+        self.frames_with_face = 0
         self.tracks: set[int] = set()
         self.stages: dict[str, list[float]] = defaultdict(list)
         self.latency: list[float] = []
@@ -48,6 +49,7 @@ class RunStats:
             return
         self.frames += 1
         self.faces += len(result.faces)
+        self.frames_with_face += bool(result.faces)
         self.tracks.update(f.track_id for f in result.faces)
         for stage, seconds in result.timings.items():
             self.stages[stage].append(seconds)
@@ -72,6 +74,7 @@ class RunStats:
             **context,
             "frames": self.frames,
             "face_rows": self.faces,
+            "frames_with_face": self.frames_with_face,
             "tracks": len(self.tracks),
             "fps": None if np.isnan(fps) else round(fps, 3),
             "latency_ms": _ms(self.latency),
