@@ -166,7 +166,8 @@ def _median_over_runs(runs: list[dict]) -> dict:
         values = [v for v in values if v is not None]
         return round(statistics.median(values), 3) if values else None
 
-    stages = [s for s in runs[0]["stages_ms"] if runs[0]["stages_ms"][s]]
+    # a run that timed no frame (a loaded machine, a short video) has no stage times
+    stages = list(dict.fromkeys(s for r in runs for s, v in r["stages_ms"].items() if v))
     return {
         "fps": med(r["fps"] for r in runs),
         "dropped_frames": med(r["dropped_frames"] for r in runs),
@@ -174,7 +175,7 @@ def _median_over_runs(runs: list[dict]) -> dict:
             k: med(r["latency_ms"].get(k) for r in runs) for k in ("median", "p95", "max")
         },
         "stages_ms": {
-            s: {k: med(r["stages_ms"][s].get(k) for r in runs) for k in ("median", "p95")}
+            s: {k: med(r["stages_ms"].get(s, {}).get(k) for r in runs) for k in ("median", "p95")}
             for s in stages
         },
     }

@@ -43,7 +43,12 @@ def face_check(frames: int, frames_with_face: int, face_rows: int) -> dict:
         "faces_per_frame": round(face_rows / frames, 3) if frames else 0.0,
         "measured": frames > 0 and frames_with_face >= MIN_FACE_SHARE * frames,
     }
-    if not check["measured"]:
+    if not frames:
+        check["not_measured"] = (
+            "NOT MEASURED: no frame was timed after the warm-up (a video too short for this "
+            "machine); use a longer video"
+        )
+    elif not check["measured"]:
         check["not_measured"] = (
             f"NOT MEASURED: faces in {frames_with_face} of {frames} frames "
             f"(<{MIN_FACE_SHARE:.0%}); use a video with a face in every frame"

@@ -72,8 +72,12 @@ def test_bench_runs_the_pipeline_and_the_streams_search_on_a_face(tmp_path, caps
     for run in pipeline["runs"]:
         assert run["paced"] and run["frame_size"] == [640, 480] and run["source_fps"] == 30
         assert run["frames"] + run["dropped_frames"] + run["warmup_frames"] == 30
-    assert pipeline["measured"] and "NOT MEASURED" not in table  # the face is in every frame
-    assert pipeline["faces"]["faces_per_frame"] >= 0.9
+    faces = pipeline["faces"]
+    # The face is in every frame: measured whenever a frame was timed at all (a loaded
+    # machine may process none of a 1 s video after the warm-up, and then says so).
+    assert pipeline["measured"] == (faces["frames"] > 0)
+    assert pipeline["measured"] or faces["not_measured"] in table
+    assert faces["frames_with_face"] >= 0.9 * faces["frames"]
     agg = pipeline["aggregate"]
     assert agg["fps"] > 0 and agg["latency_ms"]["median"] <= agg["latency_ms"]["p95"]
     assert {"detect", "align", "model", "draw"} <= set(agg["stages_ms"])
@@ -94,7 +98,7 @@ def test_a_video_without_a_face_is_never_called_measured(tmp_path, capsys):
 
     from avaffect.realtime.bench import make_bench_video
 
-    wall = make_bench_video(tmp_path / "wall.mp4", np.full((48, 48), 96, np.uint8), seconds=1.5)
+    wall = make_bench_video(tmp_path / "wall.mp4", np.full((48, 48), 96, np.uint8), seconds=3)
     out = tmp_path / "bench.json"
     code = main(
         ["bench", *TINY, "--pipeline", "--streams", "1", "--video", str(wall), "--repeats", "1",
@@ -107,9 +111,10 @@ def test_a_video_without_a_face_is_never_called_measured(tmp_path, capsys):
         body = result[section]
         faces = body["faces"]
         assert body["measured"] is False and faces["measured"] is False
-        assert faces["frames"] > 0 and faces["frames_with_face"] == 0
-        assert faces["faces_per_frame"] == 0.0
-        assert faces["not_measured"].startswith(f"NOT MEASURED: faces in 0 of {faces['frames']} frames (<90%)")
+        assert faces["frames_with_face"] == 0 and faces["faces_per_frame"] == 0.0
+        # (a machine loaded far beyond its cores may time no frame at all: said differently)
+        why = f"faces in 0 of {faces['frames']} frames (<90%)" if faces["frames"] else "no frame"
+        assert faces["not_measured"].startswith(f"NOT MEASURED: {why}")
         assert faces["not_measured"] in table
     assert result["pipeline"]["runs"][0]["frames_with_face"] == 0
     assert result["streams"]["trials"][0]["per_stream"][0]["frames_with_face"] == 0
