@@ -6,27 +6,52 @@ BIN := $(VENV)/bin
 # Our machines carry a local CPU build of torch 2.13.0: pinning it keeps CI from pulling
 # gigabytes of CUDA packages. On a GPU machine: make TORCH_SPEC=torch test
 TORCH_SPEC ?= torch==2.13.0
+# `make demo` installs what the main job needs (faster CPU inference, the microphone and a
+# file's sound); `make test` adds the test tools (pytest, ruff, Playwright, Gradio).
+DEMO_EXTRAS ?= onnx,audio
 EXTRAS ?= test
 
-.PHONY: setup test lint demo train-demo clean
+.PHONY: setup demo-setup test lint demo train-demo clean
 
-$(BIN)/avaffect: pyproject.toml
+$(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q "$(TORCH_SPEC)"
+
+# The demo installs avaffect as a user gets it (a wheel: the shipped weights and the face
+# detector travel as package data), redone when a source changes. The tests use an editable
+# install of the working tree. Each removes the other's stamp, since they replace each other.
+PACKAGE_FILES := pyproject.toml $(wildcard avaffect/*.py avaffect/weights/* train/*.py \
+	train/*/*.py train/recipes/*.toml engines/*.py realtime/*.py realtime/face_detector/* demo/*.py)
+$(VENV)/.installed-demo: $(PACKAGE_FILES) | $(BIN)/python
+	$(BIN)/pip install -q ".[$(DEMO_EXTRAS)]"
+	@rm -f $(VENV)/.installed-test
+	@touch $@
+
+$(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q -e ".[$(EXTRAS)]"
+	@rm -f $(VENV)/.installed-demo
 	@touch $@
 
 # System libraries some tests drive for real: Debian's chromium (the browser test) and
 # PortAudio (the microphone test, against a virtual ALSA device). Installed where apt-get
 # can (as root); never fatal: without them those tests are skipped with the reason.
-SYSTEM_PACKAGES := chromium libportaudio2
-setup: $(BIN)/avaffect
-	@{ command -v chromium >/dev/null 2>&1 && ldconfig -p | grep -q libportaudio.so.2; } \
-	|| { command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ] \
-		&& { apt-get install -y -q $(SYSTEM_PACKAGES) >/dev/null 2>&1 \
-			|| { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q $(SYSTEM_PACKAGES) >/dev/null 2>&1; }; }; } \
-	|| echo "could not install $(SYSTEM_PACKAGES): the browser and microphone tests will be skipped"
+# The demo needs only PortAudio (the microphone of `avaffect live`).
+TEST_SYSTEM_CHECK := command -v chromium >/dev/null 2>&1 && ldconfig -p | grep -q libportaudio.so.2
+DEMO_SYSTEM_CHECK := ldconfig -p | grep -q libportaudio.so.2
+define system_packages
+@{ $(1); } \
+|| { command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ] \
+	&& { apt-get install -y -q $(2) >/dev/null 2>&1 \
+		|| { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q $(2) >/dev/null 2>&1; }; }; } \
+|| echo "could not install $(2): $(3)"
+endef
+
+setup: $(VENV)/.installed-test
+	$(call system_packages,$(TEST_SYSTEM_CHECK),chromium libportaudio2,the browser and microphone tests will be skipped)
+
+demo-setup: $(VENV)/.installed-demo
+	$(call system_packages,$(DEMO_SYSTEM_CHECK),libportaudio2,avaffect live will run without the microphone)
 
 lint: setup
 	$(BIN)/ruff check .
@@ -37,7 +62,7 @@ test: lint
 # The main job on the embedded default model (no training, no download): the live analyzer
 # on the webcam and microphone. Without a camera, pass a video: make demo VIDEO=talk.mp4
 VIDEO ?=
-demo: setup
+demo: demo-setup
 	@if [ -n "$(VIDEO)" ]; then \
 		$(BIN)/avaffect analyze "$(VIDEO)" --out runs/demo && echo "results in runs/demo/"; \
 	elif ls /dev/video* >/dev/null 2>&1; then \
@@ -50,7 +75,7 @@ demo: setup
 # The offline chain on a synthetic Aff-Wild2-layout database (write it, train the lite
 # MT-VGG-RNN from scratch, score it), a few CPU minutes: what training your own looks like.
 TRAIN_DEMO_DIR ?= runs/train-demo
-train-demo: setup
+train-demo: demo-setup
 	rm -rf $(TRAIN_DEMO_DIR)
 	$(BIN)/avaffect data synthetic $(TRAIN_DEMO_DIR)/data --videos 8 --frames 120
 	$(BIN)/avaffect train mt_vgg_rnn --data $(TRAIN_DEMO_DIR)/data --out $(TRAIN_DEMO_DIR)/run \

@@ -161,7 +161,20 @@ def load_checkpoint(path: str | os.PathLike, weights: bool = True) -> Checkpoint
         except (SafetensorError, ValueError, OSError) as err:
             raise AvaffectError(f"{path}: weights unreadable ({err}); the file is truncated or corrupt") from None
         state = dequantize_int8(state)  # `avaffect pack --int8` files load as fp32 weights
+        _refuse_non_finite(path, state)
     return Checkpoint(config=config, state_dict=state, path=path)
+
+
+def _refuse_non_finite(path: Path, state: dict[str, torch.Tensor]) -> None:
+    """A NaN or Inf weight makes every prediction meaningless (near-uniform probabilities,
+    NaN valence) without any error downstream: refuse the file, naming the tensor."""
+    for name, tensor in state.items():
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            bad = int((~torch.isfinite(tensor)).sum())
+            raise AvaffectError(
+                f"{path}: tensor {name!r} holds {bad} non-finite value(s) (NaN or Inf); the "
+                "checkpoint is corrupt or its training diverged: use an earlier checkpoint"
+            )
 
 
 def _read_header(path: Path) -> dict:

@@ -134,7 +134,7 @@ def pipeline_runs(
     cfg: BenchConfig, video: Path, about: str, checkpoint: Path, precision: str
 ) -> dict:
     """``bench_pipeline`` ``cfg.repeats`` times (paced, as live); medians over the runs."""
-    from avaffect.realtime.bench import bench_pipeline
+    from avaffect.realtime.bench import bench_pipeline, face_check
 
     runs = []
     for i in range(cfg.repeats):
@@ -152,7 +152,13 @@ def pipeline_runs(
                 paced=True,
             )  # fmt: skip
         )
-    return {"video": about, "runs": runs, "aggregate": _median_over_runs(runs)}
+    faces = face_check(*(sum(r[k] for r in runs) for k in ("frames", "frames_with_face", "face_rows")))
+    if not faces["measured"]:
+        log.warning("pipeline: %s", faces["not_measured"])
+    return {
+        "video": about, "measured": faces["measured"], "faces": faces, "runs": runs,
+        "aggregate": _median_over_runs(runs),
+    }  # fmt: skip
 
 
 def _median_over_runs(runs: list[dict]) -> dict:
@@ -160,7 +166,8 @@ def _median_over_runs(runs: list[dict]) -> dict:
         values = [v for v in values if v is not None]
         return round(statistics.median(values), 3) if values else None
 
-    stages = [s for s in runs[0]["stages_ms"] if runs[0]["stages_ms"][s]]
+    # a run that timed no frame (a loaded machine, a short video) has no stage times
+    stages = list(dict.fromkeys(s for r in runs for s, v in r["stages_ms"].items() if v))
     return {
         "fps": med(r["fps"] for r in runs),
         "dropped_frames": med(r["dropped_frames"] for r in runs),
@@ -168,7 +175,7 @@ def _median_over_runs(runs: list[dict]) -> dict:
             k: med(r["latency_ms"].get(k) for r in runs) for k in ("median", "p95", "max")
         },
         "stages_ms": {
-            s: {k: med(r["stages_ms"][s].get(k) for r in runs) for k in ("median", "p95")}
+            s: {k: med(r["stages_ms"].get(s, {}).get(k) for r in runs) for k in ("median", "p95")}
             for s in stages
         },
     }
@@ -189,6 +196,8 @@ def streams(
     )
     cap = cfg.max_streams or (64 if gpu else 4)
     result = bench_streams(video, engine, options, max_streams=cap, budget_s=cfg.streams_budget_s)
+    if not result["measured"]:
+        log.warning("streams: %s", result["faces"]["not_measured"])
     spec = engine.spec
     return {**result, "backend": spec.backend, "device": spec.device, "precision": spec.precision}
 

@@ -116,12 +116,18 @@ def run(args: argparse.Namespace) -> int:
     from avaffect.demo.bench_report import format_report
 
     setup_logging(args.quiet)
-    result = run_benchmark(config_from(args))
+    config = config_from(args)
+    if args.json not in (None, "-"):
+        from avaffect.output_paths import writable_file
+
+        writable_file(args.json, "--json", "bench.json")  # before minutes of measuring
+    result = run_benchmark(config)
     if args.json is None:
         print(format_report(result))
     elif args.json == "-":
         print(json.dumps(result, indent=2))
     else:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
         print(format_report(result))
         print(f"JSON written to {args.json}", file=sys.stderr)

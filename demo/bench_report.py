@@ -104,8 +104,23 @@ def _pipeline_lines(body: dict) -> list[str]:
         f"latency median {agg['latency_ms']['median']} ms, p95 {agg['latency_ms']['p95']} ms",
         "  stages (median/p95 ms): "
         + ", ".join(f"{k} {v['median']}/{v['p95']}" for k, v in agg["stages_ms"].items()),
+        "  " + _face_line(body["faces"]),
     ]
-    return lines
+    return _flagged(body["faces"], lines)
+
+
+def _face_line(faces: dict) -> str:
+    return (
+        f"faces: {faces['faces_per_frame']} per frame, found in {faces['frames_with_face']} of "
+        f"{faces['frames']} timed frames"
+    )
+
+
+def _flagged(faces: dict, lines: list[str]) -> list[str]:
+    """A section whose video had too few faces says so above its figures, not below them."""
+    if faces["measured"]:
+        return lines
+    return [f"{faces['not_measured']}: the figures below are not a measurement", *lines]
 
 
 def _stream_lines(body: dict) -> list[str]:
@@ -113,6 +128,7 @@ def _stream_lines(body: dict) -> list[str]:
         f"concurrent streams, {body['engine']}: largest number sustained without a "
         f"dropped frame: {body['max_streams_without_drops']}"
         + ("" if body["search_complete"] else " (search stopped early: time budget)"),
+        _face_line(body["faces"]),
         f"{'streams':>7} {'sustained':>9} {'total FPS':>9} {'min FPS':>8} {'skipped':>8}",
     ]
     for t in body["trials"]:
@@ -122,7 +138,7 @@ def _stream_lines(body: dict) -> list[str]:
             f"{t['streams']:>7} {'yes' if t['sustained'] else 'no':>9} "
             f"{t['aggregate_fps']:>9.1f} {min(fps):>8.1f} {skipped:>8}"
         )
-    return lines
+    return _flagged(body["faces"], lines)
 
 
 _FORMATTERS = {"engines": _engine_lines, "pipeline": _pipeline_lines, "streams": _stream_lines}

@@ -24,6 +24,7 @@ import numpy as np
 
 from avaffect.demo.shared_engine import SharedEngine
 from avaffect.engines import Engine
+from avaffect.realtime.bench import face_check
 from avaffect.realtime.launch import RunOptions, build_pipeline
 from avaffect.realtime.overlay import Overlay
 from avaffect.realtime.pipeline import FrameResult
@@ -39,6 +40,8 @@ class SkippedFrames:
     def __init__(self, warmup: int) -> None:
         self.warmup = warmup
         self.seen = 0
+        self.with_face = 0  # processed frames (after the warm-up) in which a face was found
+        self.faces = 0
         self.first: int | None = None
         self.last: int | None = None
 
@@ -46,6 +49,8 @@ class SkippedFrames:
         self.seen += 1
         if self.seen <= self.warmup:
             return
+        self.with_face += bool(result.faces)
+        self.faces += len(result.faces)
         index = result.frame.index
         self.first = index if self.first is None else self.first
         self.last = index
@@ -90,8 +95,14 @@ def run_streams(
         raise errors[0]
     fps = pipelines[0].video.fps or 30.0
     per_stream = [_stream_row(s, c) for s, c in zip(stats, counters, strict=True)]
+    faces = face_check(
+        sum(c.processed for c in counters), sum(c.with_face for c in counters),
+        sum(c.faces for c in counters),
+    )  # fmt: skip
     return {
         "streams": n,
+        "measured": faces["measured"],
+        "faces": faces,
         "source_fps": fps,
         "sustained": all(row["skipped_frames"] == 0 and row["frames"] > 0 for row in per_stream),
         "aggregate_fps": round(sum(row["fps"] or 0.0 for row in per_stream), 2),
@@ -116,6 +127,8 @@ def _stream_row(stats: RunStats, counter: SkippedFrames) -> dict:
     summary = stats.summary()
     return {
         "frames": counter.processed,
+        "frames_with_face": counter.with_face,
+        "faces_per_frame": round(counter.faces / counter.processed, 3) if counter.processed else 0.0,
         "skipped_frames": counter.skipped,
         "fps": summary["fps"],
         "model_ms_median": summary["stages_ms"].get("model", {}).get("median"),
@@ -169,7 +182,13 @@ def bench_streams(
             break
         good, bad = (mid, bad) if held else (good, mid)
     complete = good == max_streams or (bad is not None and bad - good == 1)
+    done = list(trials.values())
+    faces = face_check(
+        *(sum(t["faces"][k] for t in done) for k in ("frames", "frames_with_face", "face_rows"))
+    )
     return {
+        "measured": faces["measured"],
+        "faces": faces,
         "max_streams_without_drops": good,
         "search_complete": complete,
         "max_streams_tried": max(trials, default=0),

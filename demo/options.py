@@ -7,7 +7,7 @@ import logging
 from dataclasses import dataclass, replace
 
 from avaffect.errors import AvaffectError
-from avaffect.realtime.detector_model import DetectorModelUnavailable, find_yunet_model
+from avaffect.realtime.detector_model import find_yunet_model, yunet_unsupported
 from avaffect.realtime.launch import RunOptions
 
 log = logging.getLogger("avaffect.demo")
@@ -70,19 +70,16 @@ class ServeOptions:
 
 
 def resolve_detector(options: ServeOptions) -> ServeOptions:
-    """Find (or fetch) YuNet's file once for the whole server rather than once per browser
-    tab; without it, every tab uses the Haar cascade, and one warning says so."""
+    """Find and check YuNet's file once for the whole server rather than once per browser
+    tab; on an OpenCV that cannot run YuNet, every tab uses the Haar cascade, and one
+    warning says why."""
     if options.detector != "yunet":
         return options
-    try:
-        path = find_yunet_model(options.detector_model)
-    except DetectorModelUnavailable as err:
-        log.warning(
-            "%s; every tab uses the Haar cascade detector (pass --detector-model PATH for YuNet)",
-            err,
-        )
+    reason = yunet_unsupported()
+    if reason:
+        log.warning("%s; every tab uses the Haar cascade detector", reason)
         return replace(options, detector="haar", detector_model=None)
-    return replace(options, detector_model=str(path))
+    return replace(options, detector_model=str(find_yunet_model(options.detector_model)))
 
 
 def is_loopback(host: str) -> bool:

@@ -63,7 +63,10 @@ class TorchEngine(StepEngine):
                 f"{precision} on the PyTorch backend needs a CUDA GPU; use --precision fp32 on the CPU"
             )
         if cuda_graphs and self.device.type != "cuda":
-            raise AvaffectError("CUDA graphs need a CUDA GPU; drop --cuda-graphs on the CPU")
+            raise AvaffectError(
+                f"CUDA graphs need a CUDA GPU, not {self.device.type}; load with "
+                "cuda_graphs=False on the CPU (`avaffect bench --no-cuda-graphs` skips those rows)"
+            )
         model, ckpt = model_from_checkpoint(checkpoint)
         info = describe(model, ckpt.config)
         self.graph = StepGraph(model.to(self.device), info).eval()

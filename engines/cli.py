@@ -57,7 +57,9 @@ def add_export_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from avaffect.engines.export import export_engine
+    from avaffect.output_paths import writable_folder
 
+    writable_folder(args.out, "--out")  # before the checkpoint loads and the export runs
     path, manifest = export_engine(
         args.checkpoint,
         args.to,

@@ -28,6 +28,33 @@ from avaffect.realtime.file_audio import import_av
 
 log = logging.getLogger("avaffect.realtime")
 
+#: A timing is only called measured when faces were found in at least this share of the
+#: timed frames: a pipeline with no face to analyze skips the model and times nothing real.
+MIN_FACE_SHARE = 0.9
+
+
+def face_check(frames: int, frames_with_face: int, face_rows: int) -> dict:
+    """Faces found per frame, and whether the run may be called measured (see
+    :data:`MIN_FACE_SHARE`); ``not_measured`` says why not, in words a reader cannot miss."""
+    check = {
+        "frames": frames,
+        "frames_with_face": frames_with_face,
+        "face_rows": face_rows,
+        "faces_per_frame": round(face_rows / frames, 3) if frames else 0.0,
+        "measured": frames > 0 and frames_with_face >= MIN_FACE_SHARE * frames,
+    }
+    if not frames:
+        check["not_measured"] = (
+            "NOT MEASURED: no frame was timed after the warm-up (a video too short for this "
+            "machine); use a longer video"
+        )
+    elif not check["measured"]:
+        check["not_measured"] = (
+            f"NOT MEASURED: faces in {frames_with_face} of {frames} frames "
+            f"(<{MIN_FACE_SHARE:.0%}); use a video with a face in every frame"
+        )
+    return check
+
 
 def make_bench_video(
     path: str | os.PathLike,
@@ -114,6 +141,7 @@ def bench_pipeline(
         source_fps=pipeline.video.fps,
         paced=paced,
         warmup_frames=min(warmup, stats.seen),  # fewer when a slow machine processed fewer
+        faces=face_check(stats.frames, stats.frames_with_face, stats.faces),
     )
     return summary
 
@@ -161,6 +189,10 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="avaffect: %(message)s")
     try:
+        if args.json:
+            from avaffect.output_paths import writable_file
+
+            writable_file(args.json, "--json", "bench.json")
         with tempfile.TemporaryDirectory() as tmp:
             video = args.video or make_bench_video(
                 Path(tmp) / "bench.mp4", _face_from(args.face_image), args.seconds
@@ -176,6 +208,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     text = json.dumps(summary, indent=2)
     print(text)
+    if not summary["faces"]["measured"]:
+        print(f"avaffect: {summary['faces']['not_measured']}", file=sys.stderr)
     if args.json:
         Path(args.json).write_text(text + "\n", encoding="utf-8")
     return 0

@@ -18,8 +18,8 @@ examples:
 Without --checkpoint the shipped audio-visual model runs when there is sound (a microphone
 that opens, or the file's own track), the visual streaming model otherwise; the log says which.
 keys: q or Esc quits (so does closing the window, or Ctrl-C).
-The face detector is YuNet (fetched once into ~/.cache/avaffect, or --detector-model PATH,
-or $AVAFFECT_YUNET); without it, OpenCV's Haar cascade is used.
+The face detector is YuNet, shipped inside the package (or --detector-model PATH, or
+$AVAFFECT_YUNET); nothing is downloaded. --detector haar picks OpenCV's Haar cascade.
 """
 
 ANALYZE_EPILOG = """\
@@ -68,7 +68,7 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--detector-model",
         metavar="PATH",
-        help="YuNet .onnx file (default: $AVAFFECT_YUNET or the cache)",
+        help="YuNet .onnx file (default: $AVAFFECT_YUNET, else the copy shipped in the package)",
     )
     p.add_argument(
         "--detect-size",
@@ -204,6 +204,7 @@ def run_live(args: argparse.Namespace) -> int:
     from avaffect.run_status import stop_on_signals
 
     setup_logging(args.quiet)
+    _check_live_outputs(args)
     options = _options(args, args.source, "paced")
     window = None if args.headless else LiveWindow()  # fail before the slow part
     pipeline = build_pipeline(options, default_mode="paced")
@@ -219,6 +220,18 @@ def run_live(args: argparse.Namespace) -> int:
             should_stop=stop,
         )  # fmt: skip
         return _finish(stats, pipeline, options, args.summary, stop)
+
+
+def _check_live_outputs(args: argparse.Namespace) -> None:
+    """Every file the run will write, checked before the camera and the model open."""
+    from avaffect.output_paths import writable_file
+
+    for option, value, example in (
+        ("--csv", args.csv, "faces.csv"), ("--jsonl", args.jsonl, "faces.jsonl"),
+        ("--record", args.record, "annotated.mp4"), ("--summary", args.summary, "summary.json"),
+    ):  # fmt: skip
+        if value:
+            writable_file(value, option, example)
 
 
 def _live_sinks(args: argparse.Namespace, pipeline) -> list:
@@ -251,12 +264,16 @@ def _analyze_sinks(args: argparse.Namespace, pipeline, video: Path, out: Path) -
 
 
 def run_analyze(args: argparse.Namespace) -> int:
+    from avaffect.output_paths import writable_file, writable_folder
     from avaffect.realtime.launch import build_pipeline
     from avaffect.realtime.run_folder import RunFolder
 
     setup_logging(args.quiet)
     video = Path(args.video)
     out = Path(args.out) if args.out else video.with_name(f"{video.stem}_avaffect")
+    writable_folder(out, "--out")  # before the model loads and a single frame is read
+    if args.summary:
+        writable_file(args.summary, "--summary", "summary.json")
     options = _options(args, str(video), "lossless")
     # The folder is claimed before anything slow: a busy or finished folder fails at once.
     with RunFolder(out, ANALYZE_OUTPUTS, overwrite=args.overwrite):

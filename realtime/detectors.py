@@ -18,7 +18,7 @@ import numpy as np
 
 from avaffect.errors import AvaffectError
 from avaffect.face import estimate_similarity, template
-from avaffect.realtime.detector_model import DetectorModelUnavailable, find_yunet_model
+from avaffect.realtime.detector_model import SHIPPED_YUNET, find_yunet_model, yunet_unsupported
 
 log = logging.getLogger("avaffect.realtime")
 
@@ -177,11 +177,11 @@ def create_detector(
     name: str = "yunet",
     model_path: str | os.PathLike | None = None,
     *,
-    download: bool = True,
     detect_size: int = DEFAULT_DETECT_SIZE,
 ) -> FaceDetector:
-    """The named detector; YuNet falls back to Haar (with one warning) when its file cannot be
-    had. ``detect_size``: see :data:`DEFAULT_DETECT_SIZE`."""
+    """The named detector. YuNet is the shipped file (or ``model_path``/``$AVAFFECT_YUNET``);
+    the Haar cascade runs only when asked for, or when this OpenCV cannot run the shipped
+    YuNet, and then one warning says why. ``detect_size``: see :data:`DEFAULT_DETECT_SIZE`."""
     if detect_size < 64:
         raise AvaffectError(
             f"detection size {detect_size} is too small; use at least 64 (default {DEFAULT_DETECT_SIZE})"
@@ -189,16 +189,25 @@ def create_detector(
     if name not in DETECTORS:
         raise AvaffectError(f"face detector {name!r} is unknown; use one of {DETECTORS}")
     if name == "yunet":
-        try:
-            detector: FaceDetector = YuNetDetector(
-                find_yunet_model(model_path, download=download), max_side=detect_size
-            )
+        detector = _yunet_or_why_not(model_path, detect_size)
+        if not isinstance(detector, str):
             log.info("face detector: YuNet")
             return detector
-        except DetectorModelUnavailable as err:
-            log.warning(
-                "%s; falling back to the Haar cascade detector (pass --detector-model PATH to use YuNet)",
-                err,
-            )
+        log.warning("%s; using the Haar cascade detector instead", detector)
     log.info("face detector: Haar cascade (OpenCV)")
     return HaarDetector()
+
+
+def _yunet_or_why_not(model_path, detect_size: int) -> YuNetDetector | str:
+    """YuNet, or the reason this OpenCV cannot run the shipped file. A file the user named
+    that does not load stays an error: they asked for that file."""
+    reason = yunet_unsupported()
+    if reason:
+        return reason
+    path = find_yunet_model(model_path)
+    try:
+        return YuNetDetector(path, max_side=detect_size)
+    except AvaffectError as err:
+        if path != SHIPPED_YUNET:
+            raise
+        return f"this OpenCV cannot run the shipped YuNet model ({err})"

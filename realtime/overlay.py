@@ -76,14 +76,14 @@ class Overlay:
         label = f"#{face.track_id}"
         if np.all(np.isfinite(face.expr_probs)):
             label += f" {face.expression} {face.expression_prob:.2f}"
-        _text(image, label, (x, max(int(16 * s), y - int(6 * s))), 0.55 * s, colour)
+        _text(image, label, label_origin(image.shape, label, (x, y, w, h), s), 0.55 * s, colour)
         panel = int(110 * s)
         px = (
             x + w + int(8 * s)
             if x + w + int(8 * s) + panel <= image.shape[1]
             else max(0, x - panel - int(8 * s))
         )
-        py = min(max(0, y), max(0, image.shape[0] - panel - int(100 * s)))
+        py = min(max(header_height(s), y), max(0, image.shape[0] - panel - int(100 * s)))
         draw_circumplex(
             image, (px, py), panel, list(self._trails.get(face.track_id, ())), colour, s
         )
@@ -91,6 +91,28 @@ class Overlay:
             draw_au_bars(
                 image, (px, py + panel + int(6 * s)), panel, face.au_probs, self.au_threshold, s
             )
+
+
+def header_height(s: float) -> int:
+    """Rows at the top that the FPS/latency readout (:func:`draw_readout`) occupies."""
+    return int(30 * s)
+
+
+def label_origin(
+    shape: tuple[int, ...], label: str, box: tuple[int, int, int, int], s: float
+) -> tuple[int, int]:
+    """Where a face's label goes: above its box, or just inside the box's top edge when
+    there is no room above it; always inside the frame and clear of the header readout."""
+    height, width = shape[:2]
+    x, y, _, _ = box
+    scale = 0.55 * s
+    (text_w, text_h), baseline = cv2.getTextSize(label, FONT, scale, max(1, round(scale * 2)) + 2)
+    left = min(max(0, x), max(0, width - text_w))
+    above = y - int(6 * s)
+    if above - text_h >= header_height(s):
+        return left, above
+    inside = max(y, header_height(s)) + text_h + int(4 * s)
+    return left, min(inside, height - baseline)
 
 
 def _text(image: np.ndarray, text: str, org: tuple[int, int], scale: float, colour=WHITE) -> None:

@@ -50,6 +50,7 @@ class RunFolder:
         self.overwrite = overwrite
         self.command = command or shlex.join(["avaffect", *sys.argv[1:]])
         self._fd: int | None = None
+        self._created: list[Path] = []  # made by this run: removed again if left empty
 
     def __enter__(self) -> RunFolder:
         self.acquire()
@@ -65,6 +66,7 @@ class RunFolder:
     def acquire(self) -> None:
         """Lock the folder, then clear or refuse what an earlier run left; one line on failure."""
         try:
+            self._created = [p for p in (self.path, *self.path.parents) if not p.exists()]
             self.path.mkdir(parents=True, exist_ok=True)
         except OSError as err:
             raise AvaffectError(
@@ -146,6 +148,13 @@ class RunFolder:
             pass
         os.close(self._fd)  # closing drops the flock
         self._fd = None
+        # A run that failed before writing anything leaves no empty folders behind.
+        for folder in self._created:  # deepest first
+            try:
+                folder.rmdir()
+            except OSError:
+                break  # not empty: it holds results
+        self._created = []
 
 
 def _read_holder(fd: int) -> dict:

@@ -35,6 +35,7 @@ class RunStats:
         self.seen = 0
         self.frames = 0
         self.faces = 0
+        self.frames_with_face = 0
         self.tracks: set[int] = set()
         self.stages: dict[str, list[float]] = defaultdict(list)
         self.latency: list[float] = []
@@ -49,6 +50,7 @@ class RunStats:
             return
         self.frames += 1
         self.faces += len(result.faces)
+        self.frames_with_face += bool(result.faces)
         self.tracks.update(f.track_id for f in result.faces)
         for stage, seconds in result.timings.items():
             self.stages[stage].append(seconds)
@@ -73,6 +75,7 @@ class RunStats:
             **context,
             "frames": self.frames,
             "face_rows": self.faces,
+            "frames_with_face": self.frames_with_face,
             "tracks": len(self.tracks),
             "fps": None if np.isnan(fps) else round(fps, 3),
             "latency_ms": _ms(self.latency),
@@ -99,6 +102,7 @@ def write_summary(path: str | os.PathLike, summary: dict) -> None:
     """Write ``summary`` as JSON atomically: a reader (or a run killed meanwhile) sees the old
     file or the whole new one, never half of it."""
     path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
     with tmp.open("w", encoding="utf-8") as handle:
         handle.write(json.dumps(summary, indent=2) + "\n")

@@ -10,6 +10,7 @@ takes frames (then nothing is dropped). File frames also carry their presentatio
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -27,6 +28,16 @@ from avaffect.realtime.workers import Worker
 log = logging.getLogger("avaffect.realtime")
 
 MODES = ("live", "paced", "lossless")
+
+#: The smallest frame worth analysing (a face in it is under 20 px anyway). Smaller inputs,
+#: such as a 1x1 image, are refused when they are opened, before any output is written.
+MIN_FRAME_SIDE = 32
+
+# OpenCV's bundled FFmpeg prints its own lines on stderr ("moov atom not found", "partial
+# file") before our one-line error says the same thing with the fix. OpenCV reads this
+# variable once, when its FFmpeg backend first opens a file, so it is set here, before any
+# capture or writer exists. To see FFmpeg's diagnostics, set it yourself (e.g. to 32).
+os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET
 
 
 @dataclass(frozen=True)
@@ -76,6 +87,11 @@ def _quietly_open(target: str | int) -> cv2.VideoCapture:
 def open_capture(source: str | int) -> tuple[cv2.VideoCapture, str]:
     """Open a camera index, a file or a URL with OpenCV; one clear line when it fails."""
     kind = source_kind(source)
+    if kind == "file" and Path(str(source)).is_dir():
+        raise AvaffectError(
+            f"{source}: is a folder, not a video; pass one video file inside it "
+            f"(e.g. {Path(str(source)) / 'clip.mp4'}), one run per file"
+        )
     if kind == "file" and not Path(str(source)).is_file():
         raise AvaffectError(
             f"{source}: no such video file; pass an existing file, a camera index or a URL"
@@ -90,7 +106,19 @@ def open_capture(source: str | int) -> tuple[cv2.VideoCapture, str]:
             )
         what = "stream" if kind == "url" else "video file"
         raise AvaffectError(f"{source}: cannot open the {what} (unsupported format or unreachable)")
+    _refuse_tiny(capture, source)
     return capture, kind
+
+
+def _refuse_tiny(capture: cv2.VideoCapture, source: str | int) -> None:
+    width = int(capture.get(cv2.CAP_PROP_FRAME_WIDTH) or 0)
+    height = int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT) or 0)
+    if 0 < min(width, height) < MIN_FRAME_SIDE:
+        capture.release()
+        raise AvaffectError(
+            f"{source}: the image is too small ({width}x{height} pixels) to hold a face; "
+            f"pass a video or image at least {MIN_FRAME_SIDE}x{MIN_FRAME_SIDE}"
+        )
 
 
 class VideoSource:

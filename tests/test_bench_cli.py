@@ -41,6 +41,7 @@ def test_bench_json_on_the_cpu_times_what_runs_and_skips_the_gpu_rows_with_why(c
     }
     assert "needs a CUDA GPU" in skipped[("torch", "fp16", False)]
     assert "CUDA graphs need a CUDA GPU" in skipped[("torch", "fp32", True)]
+    assert "--no-cuda-graphs" in skipped[("torch", "fp32", True)]  # a flag that exists
     if ("tensorrt", "fp16", False) in skipped:  # TensorRT itself may be installed
         assert "tensorrt" in skipped[("tensorrt", "fp16", False)].lower()
     for section in ("pipeline", "streams"):
@@ -71,6 +72,12 @@ def test_bench_runs_the_pipeline_and_the_streams_search_on_a_face(tmp_path, caps
     for run in pipeline["runs"]:
         assert run["paced"] and run["frame_size"] == [640, 480] and run["source_fps"] == 30
         assert run["frames"] + run["dropped_frames"] + run["warmup_frames"] == 30
+    faces = pipeline["faces"]
+    # The face is in every frame: measured whenever a frame was timed at all (a loaded
+    # machine may process none of a 1 s video after the warm-up, and then says so).
+    assert pipeline["measured"] == (faces["frames"] > 0)
+    assert pipeline["measured"] or faces["not_measured"] in table
+    assert faces["frames_with_face"] >= 0.9 * faces["frames"]
     agg = pipeline["aggregate"]
     assert agg["fps"] > 0 and agg["latency_ms"]["median"] <= agg["latency_ms"]["p95"]
     assert {"detect", "align", "model", "draw"} <= set(agg["stages_ms"])
@@ -84,6 +91,34 @@ def test_bench_runs_the_pipeline_and_the_streams_search_on_a_face(tmp_path, caps
         assert trial["sustained"] == (skipped == 0 and processed)
     best = streams["max_streams_without_drops"]
     assert best == max([0] + [t["streams"] for t in streams["trials"] if t["sustained"]])
+
+
+def test_a_video_without_a_face_is_never_called_measured(tmp_path, capsys):
+    import numpy as np
+
+    from avaffect.realtime.bench import make_bench_video
+
+    wall = make_bench_video(tmp_path / "wall.mp4", np.full((48, 48), 96, np.uint8), seconds=3)
+    out = tmp_path / "bench.json"
+    code = main(
+        ["bench", *TINY, "--pipeline", "--streams", "1", "--video", str(wall), "--repeats", "1",
+         "--streams-budget", "20", "--pipeline-backend", "onnxruntime", "--json", str(out), "-q"]
+    )  # fmt: skip
+    assert code == 0
+    table = capsys.readouterr().out
+    result = json.loads(out.read_text())
+    for section in ("pipeline", "streams"):
+        body = result[section]
+        faces = body["faces"]
+        assert body["measured"] is False and faces["measured"] is False
+        assert faces["frames_with_face"] == 0 and faces["faces_per_frame"] == 0.0
+        # (a machine loaded far beyond its cores may time no frame at all: said differently)
+        why = f"faces in 0 of {faces['frames']} frames (<90%)" if faces["frames"] else "no frame"
+        assert faces["not_measured"].startswith(f"NOT MEASURED: {why}")
+        assert faces["not_measured"] in table
+    assert result["pipeline"]["runs"][0]["frames_with_face"] == 0
+    assert result["streams"]["trials"][0]["per_stream"][0]["frames_with_face"] == 0
+    assert table.index("NOT MEASURED") < table.index("FPS")  # above the figures, not below
 
 
 def test_bench_refuses_both_a_checkpoint_and_a_model(capsys):

@@ -13,6 +13,7 @@ from avaffect.demo import bench_streams
 from avaffect.demo.bench_streams import SkippedFrames
 from avaffect.demo.bench_streams import bench_streams as search
 from avaffect.demo.shared_engine import SharedEngine
+from avaffect.realtime.bench import face_check
 from avaffect.realtime.launch import RunOptions
 
 
@@ -24,7 +25,11 @@ def fake_trials(monkeypatch, capacity: int, seconds: float = 1.0, clock=None):
         tried.append(n)
         if clock is not None:
             clock.now += seconds
-        return {"streams": n, "sustained": n <= capacity, "seconds": seconds, "per_stream": []}
+        faces = face_check(frames=30 * n, frames_with_face=30 * n, face_rows=30 * n)
+        return {
+            "streams": n, "sustained": n <= capacity, "seconds": seconds, "per_stream": [],
+            "faces": faces, "measured": True,
+        }  # fmt: skip
 
     monkeypatch.setattr(bench_streams, "run_streams", run_streams)
     return tried
@@ -74,7 +79,7 @@ def test_the_search_stops_within_its_time_budget_and_says_so(monkeypatch, engine
 
 
 def frame_result(index: int):
-    return SimpleNamespace(frame=SimpleNamespace(index=index))
+    return SimpleNamespace(frame=SimpleNamespace(index=index), faces=[object()])
 
 
 def test_skipped_frames_count_only_after_the_warm_up():
@@ -82,6 +87,7 @@ def test_skipped_frames_count_only_after_the_warm_up():
     for index in [0, 1, 5, 6, 7, 9, 10]:  # 2-4 lost during warm-up, 8 lost after it
         counter.write(frame_result(index), None)
     assert counter.processed == 4 and counter.skipped == 1
+    assert counter.with_face == 4 and counter.faces == 4  # faces count after the warm-up too
 
 
 def test_a_shared_engine_gives_each_stream_its_own_state_under_concurrency(tmp_path):

@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -366,6 +367,26 @@ def test_bad_checkpoints_give_one_line_errors_naming_the_file(tmp_path, case):
         load_checkpoint(path)
     assert str(path) in str(err.value)
     assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf")])
+def test_a_checkpoint_with_a_non_finite_weight_is_refused_naming_the_tensor(tmp_path, capsys, value):
+    from avaffect.cli import main
+    from avaffect.shipped import resolve_checkpoint
+
+    real = load_checkpoint(resolve_checkpoint("default_frame_fer2013"))
+    state = {k: v.clone() for k, v in real.state_dict.items()}
+    name = next(k for k, v in state.items() if v.is_floating_point() and v.dim() == 4)
+    state[name].view(-1)[7] = value  # one weight of a real convolution
+    path = save_checkpoint(tmp_path / "damaged.safetensors", state, real.config)
+    with pytest.raises(AvaffectError, match=rf"tensor '{re.escape(name)}' holds 1 non-finite"):
+        load_checkpoint(path)
+    assert read_config(path).model == real.config.model  # the header alone still reads
+    # as a user meets it: any command that loads the weights says so in one line
+    assert main(["pack", str(path), "--out", str(tmp_path / "packed.safetensors")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and name in err and "non-finite" in err
+    assert not (tmp_path / "packed.safetensors").exists()
 
 
 # ----------------------------------------------------------------------------- output record

@@ -167,18 +167,19 @@ def test_serve_without_gradio_names_the_extra_to_install(monkeypatch, capsys):
 
 def test_the_face_detector_file_is_found_once_for_the_server(monkeypatch, tmp_path, caplog):
     from avaffect.demo import options as serve_options
-    from avaffect.realtime.detector_model import DetectorModelUnavailable
+    from avaffect.realtime.detector_model import SHIPPED_YUNET
 
     yunet = tmp_path / "yunet.onnx"
     yunet.write_bytes(b"onnx")
     found = serve_options.resolve_detector(ServeOptions(detector_model=str(yunet)))
     assert (found.detector, found.detector_model) == ("yunet", str(yunet))
+    monkeypatch.delenv("AVAFFECT_YUNET", raising=False)
+    shipped = serve_options.resolve_detector(ServeOptions())
+    assert (shipped.detector, shipped.detector_model) == ("yunet", str(SHIPPED_YUNET))
 
-    def offline(*args, **kwargs):
-        raise DetectorModelUnavailable("could not fetch the YuNet face detector (offline)")
-
-    monkeypatch.setattr(serve_options, "find_yunet_model", offline)
+    monkeypatch.delattr(cv2, "FaceDetectorYN")  # an OpenCV that cannot run YuNet
     with caplog.at_level("WARNING", logger="avaffect.demo"):
         fallback = serve_options.resolve_detector(ServeOptions())
     assert fallback.detector == "haar"
+    assert "has no cv2.FaceDetectorYN, which YuNet needs" in caplog.text
     assert "every tab uses the Haar cascade detector" in caplog.text

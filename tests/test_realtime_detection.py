@@ -1,7 +1,10 @@
 """Face detection on a real face (FER2013, from shared/data), the Haar fallback, alignment
-with the engine's FaceSpec, and how the YuNet file is found or fetched (offline, file://)."""
+with the engine's FaceSpec, and how the YuNet file is found: shipped in the package and
+checked by sha256, never fetched."""
 
 import logging
+import shutil
+import socket
 from pathlib import Path
 
 import cv2
@@ -11,15 +14,14 @@ import pytest
 from avaffect.errors import AvaffectError
 from avaffect.face import FaceSpec
 from avaffect.realtime import detector_model
-from avaffect.realtime.detector_model import DetectorModelUnavailable, fetch_yunet, find_yunet_model
+from avaffect.realtime.detector_model import SHIPPED_YUNET, find_yunet_model, shipped_yunet
 from avaffect.realtime.detectors import HaarDetector, YuNetDetector, create_detector
 from avaffect.realtime.faces import FaceFinder
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
-YUNET = DATA / "face_detector" / "face_detection_yunet_2023mar.onnx"
+YUNET = SHIPPED_YUNET  # the copy inside the package: no ../shared needed
 FER = DATA / "fer2013" / "fer2013_train_publictest.npz"
 
-needs_yunet = pytest.mark.skipif(not YUNET.is_file(), reason=f"YuNet model not found at {YUNET}")
 needs_fer = pytest.mark.skipif(not FER.is_file(), reason=f"FER2013 not found at {FER}")
 
 
@@ -37,7 +39,6 @@ def face_frame(face48: np.ndarray, x: int = 224, y: int = 140, size: int = 192) 
     return cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR)
 
 
-@needs_yunet
 @needs_fer
 def test_yunet_finds_a_real_face_with_plausible_landmarks(fer_faces):
     detector = YuNetDetector(YUNET)
@@ -56,7 +57,6 @@ def test_yunet_finds_a_real_face_with_plausible_landmarks(fer_faces):
     assert found >= 9
 
 
-@needs_yunet
 @needs_fer
 def test_yunet_searches_large_frames_downscaled_and_maps_back(fer_faces):
     small = face_frame(fer_faces[0])
@@ -83,7 +83,6 @@ def test_haar_fallback_finds_faces_and_places_landmarks_inside_them(fer_faces):
     assert found >= 5
 
 
-@needs_yunet
 @needs_fer
 def test_alignment_follows_the_engines_face_spec(fer_faces):
     finder = FaceFinder(YuNetDetector(YUNET), FaceSpec(size=64, color="gray"))
@@ -102,24 +101,68 @@ def test_an_empty_frame_has_no_faces():
     assert len(batch) == 0 and batch.crops.shape == (0, 3, 96, 96)
 
 
-@needs_yunet
-def test_yunet_is_fetched_once_into_the_cache_and_checked(tmp_path):
-    target = tmp_path / "cache" / detector_model.YUNET_FILE
-    assert fetch_yunet(target, url=YUNET.as_uri()) == target
-    assert detector_model.is_genuine(target)
-    assert find_yunet_model(cache=target.parent, download=False) == target  # now from the cache
-    assert [p.name for p in target.parent.iterdir()] == [target.name]  # no temp file left
+@pytest.fixture
+def offline(monkeypatch):
+    """No network at all: any socket made from here on raises."""
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("avaffect tried to open a network socket")
+
+    monkeypatch.setattr(socket, "socket", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    monkeypatch.delenv(detector_model.ENV_VAR, raising=False)
 
 
-def test_a_wrong_or_unreachable_download_is_refused_and_leaves_nothing(tmp_path):
-    impostor = tmp_path / "impostor.onnx"
-    impostor.write_bytes(b"not a model")
-    cache = tmp_path / "cache"
-    with pytest.raises(DetectorModelUnavailable, match="size/sha256"):
-        find_yunet_model(cache=cache, url=impostor.as_uri())
-    with pytest.raises(DetectorModelUnavailable, match="could not fetch"):
-        find_yunet_model(cache=cache, url=(tmp_path / "missing.onnx").as_uri())
-    assert list(cache.iterdir()) == []
+def test_yunet_is_used_offline_with_no_environment_variable(offline, caplog):
+    with caplog.at_level(logging.INFO, logger="avaffect.realtime"):
+        detector = create_detector("yunet")
+    assert detector.name == "yunet" and "Haar" not in caplog.text
+    assert find_yunet_model() == SHIPPED_YUNET and detector_model.is_genuine(SHIPPED_YUNET)
+    assert len(detector.detect(np.full((480, 640, 3), 128, np.uint8))) == 0  # it runs
+
+
+@needs_fer
+def test_the_offline_yunet_finds_a_real_face(offline, fer_faces):
+    assert len(create_detector("yunet").detect(face_frame(fer_faces[0]))) == 1
+
+
+def test_the_shipped_file_and_its_licence_notice_are_package_data():
+    """A non-editable install (a wheel) carries both files: the package that holds them is
+    listed and its package-data names them."""
+    try:
+        import tomllib
+    except ImportError:  # Python 3.10
+        import tomli as tomllib
+
+    assert SHIPPED_YUNET.stat().st_size == detector_model.YUNET_SIZE
+    notice = (SHIPPED_YUNET.parent / "LICENSE.txt").read_text()
+    assert "MIT License" in notice and detector_model.YUNET_SHA256 in notice
+    root = Path(__file__).resolve().parents[1]
+    setuptools = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]
+    assert "avaffect.realtime.face_detector" in setuptools["packages"]
+    globs = setuptools["package-data"]["avaffect.realtime.face_detector"]
+    shipped = {p.name for g in globs for p in SHIPPED_YUNET.parent.glob(g)}
+    assert shipped == {SHIPPED_YUNET.name, "LICENSE.txt"}
+
+
+def test_a_damaged_shipped_file_is_refused_in_one_line(tmp_path, monkeypatch, offline):
+    damaged = tmp_path / SHIPPED_YUNET.name
+    shutil.copyfile(SHIPPED_YUNET, damaged)
+    with damaged.open("r+b") as handle:  # one flipped byte: same size, wrong sha256
+        handle.seek(1000)
+        byte = handle.read(1)
+        handle.seek(1000)
+        handle.write(bytes([byte[0] ^ 0xFF]))
+    with pytest.raises(AvaffectError, match="failed its sha256 check.*reinstall avaffect") as err:
+        shipped_yunet(damaged)
+    assert "\n" not in str(err.value)
+    with pytest.raises(AvaffectError, match="missing from this install"):
+        shipped_yunet(tmp_path / "gone.onnx")
+    # as a user meets it: the command refuses, it does not quietly fall back to Haar
+    monkeypatch.setattr(detector_model, "SHIPPED_YUNET", damaged)
+    monkeypatch.setattr("avaffect.realtime.detectors.SHIPPED_YUNET", damaged)
+    with pytest.raises(AvaffectError, match="sha256"):
+        create_detector("yunet")
 
 
 def test_a_named_model_path_must_exist(tmp_path, monkeypatch):
@@ -137,14 +180,14 @@ def test_a_file_that_is_not_yunet_is_one_clear_error(tmp_path):
         YuNetDetector(bad)
 
 
-def test_without_yunet_the_haar_detector_takes_over_and_says_so(monkeypatch, caplog):
-    def unavailable(*args, **kwargs):
-        raise DetectorModelUnavailable("could not fetch the YuNet face detector (offline)")
-
-    monkeypatch.setattr("avaffect.realtime.detectors.find_yunet_model", unavailable)
+def test_haar_runs_only_when_this_opencv_cannot_run_yunet_and_says_why(monkeypatch, caplog):
+    monkeypatch.delattr(cv2, "FaceDetectorYN")  # an OpenCV without YuNet support
     with caplog.at_level(logging.INFO, logger="avaffect.realtime"):
         detector = create_detector("yunet")
     assert detector.name == "haar"
-    assert "falling back to the Haar cascade" in caplog.text
+    warning = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warning) == 1 and "has no cv2.FaceDetectorYN" in warning[0]
+    assert "using the Haar cascade" in warning[0]
+    assert create_detector("haar").name == "haar"  # asked for outright
     with pytest.raises(AvaffectError, match="unknown"):
         create_detector("dlib")

@@ -4,6 +4,7 @@ import csv
 import json
 import time
 
+import cv2
 import numpy as np
 import pytest
 
@@ -61,6 +62,30 @@ def test_overlay_draws_boxes_circumplex_bars_readout_and_spectrogram(size):
     assert changed[h - 5 :, :].mean() > 0.9  # the spectrogram strip
     panel = changed[y : y + int(0.2 * h), x + bw : x + bw + int(0.25 * h)]
     assert panel.mean() > 0.5  # circumplex and AU bars beside the face
+
+
+@pytest.mark.parametrize("size", [(640, 480), (1920, 1080)])
+@pytest.mark.parametrize("where", ["top edge", "top right corner"])
+def test_a_face_at_the_top_keeps_its_label_inside_the_frame_and_clear_of_the_header(size, where):
+    from avaffect.realtime.overlay import header_height, label_origin
+
+    w, h = size
+    s = max(0.5, min(h, w) / 480.0)
+    top = header_height(s)
+    r = result(size=size, with_audio=False)
+    box_w = int(0.2 * w)
+    x = 0 if where == "top edge" else w - box_w // 2  # half the box beyond the right edge
+    y = top + int(3 * s) + 2  # the box's own (thick, antialiased) edge stays below the band
+    r.faces[0].box = (x, y, box_w, int(0.3 * h))  # no room for the label above it
+    image = Overlay().draw(r, fps=25.0, latency_s=0.08)
+    # The readout is white on black: any coloured pixel in the header band is the face's.
+    header = image[:top].astype(int)
+    coloured = (np.abs(header[..., 0] - header[..., 1]) + np.abs(header[..., 1] - header[..., 2])) > 30
+    assert not coloured.any(), f"face drawings in the header rows {np.nonzero(coloured)[0][:5]}"
+    label = f"#{r.faces[0].track_id} {r.faces[0].expression} {r.faces[0].expression_prob:.2f}"
+    lx, ly = label_origin(image.shape, label, (x, y, box_w, int(0.3 * h)), s)
+    (tw, th), _ = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, 0.55 * s, 1)
+    assert 0 <= lx and lx + tw <= w and ly - th >= top and ly < h
 
 
 def test_overlay_skips_what_a_single_task_model_does_not_predict():

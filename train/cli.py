@@ -12,6 +12,7 @@ import math
 from pathlib import Path
 
 from avaffect.errors import AvaffectError
+from avaffect.output_paths import writable_folder
 
 TRAIN_EPILOG = """\
 examples:
@@ -150,6 +151,7 @@ def run_train(args: argparse.Namespace) -> int:
         raise AvaffectError(f"pass --data PATH: where the {config.data.dataset} database is")
     if not Path(config.data.path).expanduser().exists():
         raise AvaffectError(f"data.path {config.data.path}: no such file or folder")
+    writable_folder(config.out or Path("runs") / name, "--out")  # before data and model load
 
     from avaffect.train.trainer import train
 

@@ -77,9 +77,11 @@ def run(args: argparse.Namespace) -> int:
     from avaffect.checkpoint import pack_checkpoint
     from avaffect.cli import setup_logging
     from avaffect.errors import AvaffectError
+    from avaffect.output_paths import writable_file
     from avaffect.shipped import resolve_checkpoint
 
     setup_logging()
+    writable_file(args.out, "--out", "model_fp16.safetensors")
     source = resolve_checkpoint(args.checkpoint)
     if args.out.resolve() == source.resolve():
         raise AvaffectError(f"--out {args.out} is the checkpoint itself; write the packed copy elsewhere")

@@ -55,7 +55,11 @@ def add_parser(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     if args.action == "synthetic":
+        from avaffect.output_paths import writable_folder
+
         from .synthetic import write_synthetic_affwild2
+
+        writable_folder(args.out, "OUT")
 
         root = write_synthetic_affwild2(
             args.out, args.videos, args.frames, args.fps, args.seed, audio=not args.no_audio
