@@ -37,6 +37,18 @@ Rows and video survive a crash or kill -9 (the video plays up to its last second
 exit status: 0 complete; 2 error (one line says why); 3 the video ended before its
 container said it would (truncated or damaged: results cover what was decoded);
 130 Ctrl-C, 143 SIGTERM (outputs closed, summary says "interrupted").
+
+a corpus (several inputs, folders, globs):
+  avaffect analyze videos/ --out results/ --jobs 2    # 2 processes, cores shared out
+  avaffect analyze 'lab/**/*.mov' a.mp4 --out results/ --no-video
+  avaffect analyze videos/ --out /shared/results --ray auto   # tasks on a Ray cluster
+
+each input gets results/<its path from the inputs' common folder>_<ext>/ with the files
+above and log.txt; results/index.csv (and index.parquet with pyarrow) has one row per input:
+status, exit_status, reason, frames, faces, seconds, mean valence/arousal, dominant
+expression. Re-running the same command skips complete inputs and redoes the rest; one
+failed input never stops the others. Exit status: 0 all complete; 3 some incomplete;
+4 some failed (see the index); 130/143 interrupted (re-run to finish).
 """
 
 ANALYZE_OUTPUTS = ("results.csv", "results.jsonl", "annotated.mp4", "summary.json")
@@ -115,14 +127,42 @@ def add_live_parser(subparsers) -> None:
 def add_analyze_parser(subparsers) -> None:
     p = subparsers.add_parser(
         "analyze",
-        help="analyze a video file (every frame, as fast as possible)",
+        help="analyze a video file, or a whole corpus (every frame, as fast as possible)",
         description="Run the real-time pipeline over a video file, frame by frame with nothing "
         "dropped, using its own audio track, and write rows, an annotated video and a summary.",
         epilog=ANALYZE_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("video", help="the video file")
-    p.add_argument("--out", metavar="DIR", help="output folder (default: VIDEO's name + _avaffect)")
+    p.add_argument(
+        "inputs",
+        nargs="+",
+        metavar="INPUT",
+        help="a video or image file; or several, folders (searched for videos and images) "
+        "and globs: a corpus, one results folder per input under --out",
+    )
+    p.add_argument(
+        "--out",
+        metavar="DIR",
+        help="output folder (default: VIDEO's name + _avaffect; for one folder, its name + "
+        "_avaffect; several inputs need it)",
+    )
+    p.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        metavar="N",
+        help="a corpus: analyse N inputs at a time in N processes, the cores shared between "
+        "them (default: 1)",
+    )
+    p.add_argument(
+        "--ray",
+        nargs="?",
+        const=True,
+        default=False,
+        metavar="ADDRESS",
+        help="a corpus: one Ray task per input on the Ray cluster at ADDRESS (e.g. auto); "
+        "alone, a local Ray instance (needs pip install 'avaffect[cluster]')",
+    )
     p.add_argument("--no-video", action="store_true", help="skip the annotated video (faster)")
     p.add_argument(
         "--overwrite",
@@ -264,6 +304,19 @@ def _analyze_sinks(args: argparse.Namespace, pipeline, video: Path, out: Path) -
 
 
 def run_analyze(args: argparse.Namespace) -> int:
+    """One file: :func:`analyze_file`, as always. Several inputs, a folder, a glob or --ray:
+    a corpus run (avaffect.corpus), one :func:`analyze_file` per input."""
+    single = len(args.inputs) == 1 and Path(args.inputs[0]).is_file()
+    if single and args.ray is False:
+        args.video = args.inputs[0]
+        return analyze_file(args)
+    from avaffect.corpus.command import run_corpus_command
+
+    return run_corpus_command(args)
+
+
+def analyze_file(args: argparse.Namespace) -> int:
+    """`avaffect analyze VIDEO`: one file into one locked --out folder; the exit status."""
     from avaffect.output_paths import writable_file, writable_folder
     from avaffect.realtime.launch import build_pipeline
     from avaffect.realtime.run_folder import RunFolder
