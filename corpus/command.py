@@ -12,7 +12,18 @@ from avaffect.errors import AvaffectError
 log = logging.getLogger("avaffect.corpus")
 
 #: `avaffect analyze` options that concern the corpus, not each input's analysis.
-CORPUS_ONLY = ("inputs", "out", "jobs", "ray", "overwrite", "summary", "quiet", "func", "command", "video")
+CORPUS_ONLY = (
+    "inputs",
+    "out",
+    "jobs",
+    "ray",
+    "overwrite",
+    "summary",
+    "quiet",
+    "func",
+    "command",
+    "video",
+)
 
 
 def run_corpus_command(args: argparse.Namespace) -> int:
@@ -51,7 +62,9 @@ def corpus_out(inputs: list[str], out: str | None) -> Path:
 def report(run) -> str:
     """The closing lines: what happened to how many inputs, and where the index is."""
     counts = ", ".join(f"{n} {status}" for status, n in sorted(run.counts.items()))
-    lines = [f"{len(run.rows)} inputs: {counts} ({run.ran} run now, {run.skipped} complete already)"]
+    lines = [
+        f"{len(run.rows)} inputs: {counts} ({run.ran} run now, {run.skipped} complete already)"
+    ]
     if run.interrupted_by is not None:
         lines.append("interrupted: re-run the same command to finish the rest")
     elif run.exit_status:

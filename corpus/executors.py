@@ -114,7 +114,12 @@ def _result_or_failed(future: cf.Future, job: Job) -> dict:
 
 
 def _failed(job: Job, reason: str) -> dict:
-    return {**pending_row(job.source, job.name), "status": FAILED, "exit_status": 1, "reason": reason}
+    return {
+        **pending_row(job.source, job.name),
+        "status": FAILED,
+        "exit_status": 1,
+        "reason": reason,
+    }
 
 
 def import_ray():

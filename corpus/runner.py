@@ -132,7 +132,9 @@ def _executor(todo: list[Job], jobs: int, ray) -> Iterator[dict]:
     return executors.run_here(todo)
 
 
-def _execute(run: CorpusRun, index: CorpusIndex, rows: Iterator[dict], total: int, progress) -> None:
+def _execute(
+    run: CorpusRun, index: CorpusIndex, rows: Iterator[dict], total: int, progress
+) -> None:
     from tqdm import tqdm
 
     bar = tqdm(total=total, unit="file", disable=not progress or not total, file=sys.stderr)
@@ -145,7 +147,9 @@ def _execute(run: CorpusRun, index: CorpusIndex, rows: Iterator[dict], total: in
         frames += row.get("frames") or 0
         if row["status"] not in (COMPLETE, INCOMPLETE, "interrupted"):
             failed += 1
-            bar.write(f"avaffect: {row['output']}: {row['status']}: {row['reason']}", file=sys.stderr)
+            bar.write(
+                f"avaffect: {row['output']}: {row['status']}: {row['reason']}", file=sys.stderr
+            )
         elif row["status"] == INCOMPLETE:
             bar.write(f"avaffect: {row['output']}: incomplete: {row['reason']}", file=sys.stderr)
         bar.set_postfix(frames=frames, failed=failed, refresh=False)
@@ -175,4 +179,3 @@ def _consume(rows: Iterator[dict], take) -> None:
                 row = next(rows)
         except StopIteration:
             raise err from None
-
