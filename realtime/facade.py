@@ -202,14 +202,9 @@ class Stream:
 
     def __init__(self, pipeline, max_frames: int | None = None) -> None:
         self.pipeline = pipeline
-        self._results = self._run(max_frames)
-
-    def _run(self, max_frames: int | None) -> Iterator:
-        with self.pipeline:
-            for n, result in enumerate(self.pipeline.results(), start=1):
-                yield result
-                if max_frames is not None and n >= max_frames:
-                    return
+        # The generator must not hold ``self``: then a loop that breaks drops the last
+        # reference to this Stream, and CPython closes it at once (no reference cycle).
+        self._results = _run(pipeline, max_frames)
 
     def __iter__(self) -> Stream:
         return self
@@ -230,6 +225,14 @@ class Stream:
 
     def __del__(self) -> None:
         self.close()
+
+
+def _run(pipeline, max_frames: int | None) -> Iterator:
+    with pipeline:
+        for n, result in enumerate(pipeline.results(), start=1):
+            yield result
+            if max_frames is not None and n >= max_frames:
+                return
 
 
 class _RowCollector:
