@@ -306,8 +306,9 @@ def _analyze_sinks(args: argparse.Namespace, pipeline, video: Path, out: Path) -
 def run_analyze(args: argparse.Namespace) -> int:
     """One file: :func:`analyze_file`, as always. Several inputs, a folder, a glob or --ray:
     a corpus run (avaffect.corpus), one :func:`analyze_file` per input."""
-    single = len(args.inputs) == 1 and Path(args.inputs[0]).is_file()
-    if single and args.ray is False:
+    (first,) = args.inputs[:1]
+    single = len(args.inputs) == 1 and not Path(first).is_dir() and not set("*?[") & set(first)
+    if single and args.ray is False:  # a missing file gets analyze_file's own error line
         args.video = args.inputs[0]
         return analyze_file(args)
     from avaffect.corpus.command import run_corpus_command
