@@ -140,7 +140,10 @@ def run_ray(jobs: list[Job], address: str | None, threads: int = 1) -> Iterator[
     started = not ray.is_initialized()
     if started:
         try:
-            ray.init(address=address, include_dashboard=False, log_to_driver=False)
+            ray.init(
+                address=address, include_dashboard=False, log_to_driver=False,
+                logging_level=logging.WARNING,
+            )  # fmt: skip
         except Exception as err:  # noqa: BLE001 - Ray raises ConnectionError, RuntimeError...
             where = address or "a local instance"
             raise AvaffectError(f"Ray: cannot connect to {where} ({err}); check --ray") from None

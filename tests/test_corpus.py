@@ -5,6 +5,10 @@ read back with pandas; the same corpus through a local Ray instance."""
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import cv2
@@ -146,3 +150,34 @@ def test_the_same_corpus_runs_as_tasks_on_a_local_ray_instance(corpus, capsys):
     assert rows.loc["a/clip_mp4"].status == rows.loc["b/clip_mp4"].status == "complete"
     assert rows.loc["cut_mp4"].status == "incomplete" and rows.loc["notes_mp4"].status == "failed"
     assert rows.loc["a/clip_mp4"].frames == 12
+
+
+@pytest.mark.slow
+def test_a_corpus_stopped_by_sigterm_says_so_and_the_same_command_finishes_it(corpus, tmp_path):
+    videos = tmp_path / "videos"
+    write_clip(videos / "long.mp4", 240)
+    write_clip(videos / "short.mp4", 6)
+    out = tmp_path / "results"
+    argv = [
+        "analyze", str(videos), "--out", str(out), "--jobs", "2", "--checkpoint",
+        str(corpus / "tiny.safetensors"), "--backend", "torch", "--detector-model", str(YUNET),
+        "--no-video", "-q",
+    ]  # fmt: skip
+    code = "import sys; from avaffect.cli import main; sys.exit(main(sys.argv[1:]))"
+    proc = subprocess.Popen([sys.executable, "-c", code, *argv], stderr=subprocess.PIPE, text=True)
+    rows = out / "long_mp4" / "results.csv"
+    deadline = time.monotonic() + 120
+    while not (rows.is_file() and len(rows.read_text().splitlines()) > 5):
+        assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read()
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(60) == EXIT_SIGTERM
+    assert "re-run the same command" in proc.stderr.read()
+    long = avaffect.read_index(out).set_index("output").loc["long_mp4"]
+    assert (
+        long.status == "interrupted" and long.exit_status == EXIT_SIGTERM and 0 < long.frames < 240
+    )
+
+    assert main(argv) == EXIT_OK
+    index = avaffect.read_index(out).set_index("output")
+    assert (index.status == "complete").all() and index.loc["long_mp4"].frames == 240
