@@ -4,6 +4,7 @@ read back with pandas; the same corpus through a local Ray instance."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import signal
 import subprocess
@@ -108,6 +109,8 @@ def test_a_corpus_runs_in_two_processes_resumes_and_leaves_an_index_pandas_reads
 
     index = avaffect.read_index(out)
     assert list(index.columns) == COLUMNS
+    if importlib.util.find_spec("pyarrow") is not None:  # then index.parquet holds the same
+        assert avaffect.read_index(out / "index.parquet").equals(index)
     assert {c: str(t) for c, t in index.dtypes.items()} == DTYPES
     rows = index.set_index("output")
     assert list(rows.index) == ["a/clip_mp4", "b/clip_mp4", "cut_mp4", "notes_mp4"]
