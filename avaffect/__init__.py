@@ -7,6 +7,7 @@ output record and the checkpoint format. The stages themselves install as
 
 The Python API (docs/python.md) is imported on first use, so that ``import avaffect`` stays
 cheap (no torch until an :class:`Analyzer` is made): ``avaffect.Analyzer``,
+``avaffect.analyze_corpus`` (many inputs, as ``avaffect analyze INPUTS --jobs N``),
 ``avaffect.read_results`` (an output folder as a DataFrame) and ``avaffect.read_index`` (a
 corpus index as a DataFrame).
 """
@@ -21,6 +22,7 @@ _EXPORTS = {
     "Analyzer": "realtime.facade",
     "read_results": "realtime.tables",
     "read_index": "corpus.index",
+    "analyze_corpus": "corpus.runner",
 }
 
 __all__ = [

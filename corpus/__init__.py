@@ -12,6 +12,7 @@ _EXPORTS = {
     "find_inputs": "inputs",
     "Input": "inputs",
     "run_corpus": "runner",
+    "analyze_corpus": "runner",
     "CorpusRun": "runner",
     "Job": "job",
     "run_job": "job",

@@ -100,6 +100,32 @@ def run_corpus(
         return _run_locked(inputs, out, dict(analyze or {}), jobs, ray, overwrite, progress)
 
 
+def analyze_corpus(
+    inputs,
+    out: str | os.PathLike,
+    *,
+    jobs: int = 1,
+    ray: bool | str = False,
+    overwrite: bool = False,
+    progress: bool = True,
+    **options,
+):
+    """`avaffect analyze INPUTS --out OUT --jobs N` (or ``--ray``) from Python: ``inputs`` a
+    path, a glob or a list of them; ``options`` `avaffect analyze`'s options by name
+    (``checkpoint="...", no_video=True``...). Returns the corpus index as a DataFrame, the
+    command's exit status in ``df.attrs["exit_status"]``."""
+    from avaffect.corpus.inputs import find_inputs
+
+    specs = [str(x) for x in (inputs if isinstance(inputs, (list, tuple)) else [inputs])]
+    run = run_corpus(
+        find_inputs(specs, out), out, options, jobs=jobs, ray=ray, overwrite=overwrite,
+        progress=progress,
+    )  # fmt: skip
+    frame = run.dataframe()
+    frame.attrs["exit_status"] = run.exit_status
+    return frame
+
+
 def _run_locked(inputs, out: Path, analyze: dict, jobs: int, ray, overwrite: bool, progress: bool):
     earlier = previous_rows(out)
     rows, todo = [], []

@@ -148,42 +148,6 @@ class Analyzer:
             raise KeyboardInterrupt(summary["reason"])
         return results_dataframe(rows.rows, summary)
 
-    # -- corpora -------------------------------------------------------------------------
-    def analyze_corpus(
-        self,
-        inputs: str | os.PathLike | list,
-        out: str | os.PathLike,
-        *,
-        jobs: int = 1,
-        ray: bool | str = False,
-        video: bool = False,
-        overwrite: bool = False,
-        progress: bool = True,
-    ):
-        """Files, folders and globs, each into its own folder under ``out``, as
-        ``avaffect analyze INPUTS --out OUT --jobs N`` (or ``--ray``) does with this
-        Analyzer's options: resumable, a failed input recorded, never stopping the others.
-        ``video``: also write each annotated.mp4. Returns the corpus index as a DataFrame
-        (``df.attrs["exit_status"]``: the command's exit status)."""
-        from avaffect.corpus.inputs import find_inputs
-        from avaffect.corpus.runner import run_corpus
-
-        specs = [str(x) for x in (inputs if isinstance(inputs, (list, tuple)) else [inputs])]
-        o = self.options
-        analyze = {
-            "checkpoint": o.checkpoint, "backend": o.backend, "device": o.device,
-            "precision": o.precision, "no_audio": not o.audio, "detector": o.detector,
-            "detector_model": o.detector_model, "detect_size": o.detect_size,
-            "max_faces": o.max_faces, "no_video": not video,
-        }  # fmt: skip
-        run = run_corpus(
-            find_inputs(specs, out), out, analyze, jobs=jobs, ray=ray, overwrite=overwrite,
-            progress=progress,
-        )  # fmt: skip
-        frame = run.dataframe()
-        frame.attrs["exit_status"] = run.exit_status
-        return frame
-
     # -- streams -------------------------------------------------------------------------
     def stream(self, source: int | str = 0, *, max_frames: int | None = None) -> Stream:
         """Per-frame results of a camera (an index), a file (paced as if live) or a URL,

@@ -145,11 +145,16 @@ def test_a_corpus_runs_in_two_processes_resumes_and_leaves_an_index_pandas_reads
 
 
 @pytest.mark.slow
-def test_the_same_corpus_runs_as_tasks_on_a_local_ray_instance(corpus, capsys):
+def test_the_same_corpus_runs_as_tasks_on_a_local_ray_instance(corpus):
     pytest.importorskip("ray", reason="Ray is not installed (pip install 'avaffect[cluster]')")
     out = corpus / "ray_results"
-    assert analyze(corpus, out, "--ray") == EXIT_INPUTS_FAILED
-    rows = avaffect.read_index(out).set_index("output")
+    index = avaffect.analyze_corpus(  # from Python this time, as a notebook would
+        corpus / "videos", out, ray=True, checkpoint=str(corpus / "tiny.safetensors"),
+        backend="torch", detector_model=str(YUNET), no_video=True, progress=False,
+    )  # fmt: skip
+    assert index.attrs["exit_status"] == EXIT_INPUTS_FAILED
+    assert index.equals(avaffect.read_index(out))
+    rows = index.set_index("output")
     assert rows.loc["a/clip_mp4"].status == rows.loc["b/clip_mp4"].status == "complete"
     assert rows.loc["cut_mp4"].status == "incomplete" and rows.loc["notes_mp4"].status == "failed"
     assert rows.loc["a/clip_mp4"].frames == 12
