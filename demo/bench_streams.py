@@ -24,10 +24,10 @@ import numpy as np
 
 from avaffect.demo.shared_engine import SharedEngine
 from avaffect.engines import Engine
+from avaffect.realtime.analyzer import FrameResult
 from avaffect.realtime.bench import face_check
 from avaffect.realtime.launch import RunOptions, build_pipeline
 from avaffect.realtime.overlay import Overlay
-from avaffect.realtime.pipeline import FrameResult
 from avaffect.realtime.session import run_session
 from avaffect.realtime.stats import RunStats
 

@@ -45,7 +45,7 @@ class FakeClock:
 
 @pytest.fixture
 def engine():
-    from avaffect.realtime.fakes import FakeEngine
+    from fakes import FakeEngine
 
     return FakeEngine()
 
@@ -128,7 +128,7 @@ class ReusedBufferEngine:
     next step overwrites. Each step adds the face's mean to its state."""
 
     def __init__(self):
-        from avaffect.realtime.fakes import FakeEngine
+        from fakes import FakeEngine
 
         self.spec = FakeEngine().spec
         self.buffer = np.zeros((1, 1, 2), np.float32)
