@@ -1,12 +1,12 @@
 """``load_engine``: one call from a checkpoint or an engine file to a running :class:`Engine`.
 
-Backends are named in a plain dict and imported only when chosen, so a missing optional
-library (TensorRT, torch2trt, ONNX Runtime) costs nothing unless it is asked for.
+Backends are named in a plain dict of loaders (functions that import their class), so a
+backend's module, and the optional library it needs (TensorRT, torch2trt, ONNX Runtime), is
+imported only when it is chosen.
 """
 
 from __future__ import annotations
 
-import importlib
 import importlib.util
 import logging
 import os
@@ -16,15 +16,42 @@ from avaffect.engines.base import PRECISIONS, Engine
 from avaffect.engines.manifest import library_version
 from avaffect.engines.sources import LoadOptions, Source, resolve_source
 from avaffect.errors import AvaffectError
+from avaffect.lazy import Loader
 
 log = logging.getLogger("avaffect")
 
-#: backend name -> "module:Class"; the class has ``load(source, options) -> Engine``.
-BACKENDS: dict[str, str] = {
-    "torch": "avaffect.engines.backend_torch:TorchEngine",
-    "onnxruntime": "avaffect.engines.backend_onnxruntime:OnnxRuntimeEngine",
-    "tensorrt": "avaffect.engines.backend_tensorrt:TensorRTEngine",
-    "torch2trt": "avaffect.engines.backend_torch2trt:Torch2TRTEngine",
+
+def _torch() -> type:
+    from avaffect.engines.backend_torch import TorchEngine
+
+    return TorchEngine
+
+
+def _onnxruntime() -> type:
+    from avaffect.engines.backend_onnxruntime import OnnxRuntimeEngine
+
+    return OnnxRuntimeEngine
+
+
+def _tensorrt() -> type:
+    from avaffect.engines.backend_tensorrt import TensorRTEngine
+
+    return TensorRTEngine
+
+
+def _torch2trt() -> type:
+    from avaffect.engines.backend_torch2trt import Torch2TRTEngine
+
+    return Torch2TRTEngine
+
+
+#: backend name -> the loader of its class (avaffect.lazy); the class has
+#: ``load(source, options) -> Engine``.
+BACKENDS: dict[str, Loader[type]] = {
+    "torch": _torch,
+    "onnxruntime": _onnxruntime,
+    "tensorrt": _tensorrt,
+    "torch2trt": _torch2trt,
 }
 
 
@@ -65,8 +92,7 @@ def load_engine(
 def backend_class(name: str) -> type:
     if name not in BACKENDS:
         raise AvaffectError(f"unknown backend {name!r}; use auto or one of {', '.join(BACKENDS)}")
-    module, cls = BACKENDS[name].split(":")
-    return getattr(importlib.import_module(module), cls)
+    return BACKENDS[name]()
 
 
 def choose_backend(source: Source, device: str | None = None) -> tuple[str, str]:

@@ -1,6 +1,6 @@
 """The model zoo of Kollias & Zafeiriou (BMVC 2019) behind one registry.
 
-``create_model(name, **kwargs)`` builds any registered model (``avaffect models`` lists
+``create_model(name, **kwargs)`` builds any model of the table (``avaffect models`` lists
 them); ``model_from_checkpoint(path)`` rebuilds a saved one from its own config.
 
 The names are loaded on first use (PEP 562), so that importing ``avaffect.train.models.cli``
