@@ -2,7 +2,7 @@
 
 Backbone features -> dropout -> {VA head, AU head} and -> fc -> BN -> L2 normalisation: the
 embedding (size d). Training scores expressions by the cosine between the embedding and the
-normalised class weights W [7, d]; the loss (train/losses.py) adds the angular margin ``m``
+normalised class weights W [7, d]; the loss (train/objectives/losses.py) adds the angular margin ``m``
 to the true class and multiplies by the scale ``s``. At test time the paper classifies by the
 cosine to each class's centre, the normalised mean training embedding: after
 :meth:`ArcFaceModel.fit_centres` the "expr" output is ``s * cosine(embedding, centres)``,

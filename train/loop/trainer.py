@@ -28,11 +28,7 @@ from tqdm import tqdm
 
 from avaffect.checkpoint import CheckpointConfig, load_checkpoint, save_checkpoint
 from avaffect.errors import AvaffectError
-from avaffect.train import distributed
-from avaffect.train.arcface_health import arcface_collapse_warning
-from avaffect.train.augment import FaceAugment
-from avaffect.train.batches import forward_batch, targets_of, to_device
-from avaffect.train.checkpointing import (
+from avaffect.train.checkpoints.checkpointing import (
     load_state,
     rng_state,
     save_state,
@@ -40,15 +36,26 @@ from avaffect.train.checkpointing import (
     set_rng_state,
     state_path,
 )
+from avaffect.train.checkpoints.run_log import LossWindow, MetricsLog
 from avaffect.train.config import TrainConfig, changed_settings, to_toml
 from avaffect.train.data import open_dataset
-from avaffect.train.evaluate import predict, score_outputs, select_score, spread_subset
-from avaffect.train.losses import MultiTaskLoss
-from avaffect.train.model_setup import build_model, initialise
-from avaffect.train.optim import build_optimizer, build_scheduler
-from avaffect.train.precision import training_autocast
-from avaffect.train.run_log import LossWindow, MetricsLog
-from avaffect.train.sampling import ResumableSampler, SeededSamples
+from avaffect.train.evaluation.evaluate import (
+    Predicting,
+    predict,
+    score_outputs,
+    select_score,
+    spread_subset,
+)
+from avaffect.train.loop import distributed
+from avaffect.train.loop.augment import FaceAugment
+from avaffect.train.loop.batches import forward_batch, targets_of, to_device
+from avaffect.train.loop.model_setup import build_model, initialise
+from avaffect.train.loop.optim import build_optimizer, build_scheduler
+from avaffect.train.loop.precision import training_autocast
+from avaffect.train.loop.sampling import ResumableSampler, SeededSamples
+from avaffect.train.objectives.arcface_health import arcface_collapse_warning
+from avaffect.train.objectives.centres import fit_centres_in_checkpoints
+from avaffect.train.objectives.losses import MultiTaskLoss
 
 LAST, BEST = "last.safetensors", "best.safetensors"
 
@@ -203,6 +210,7 @@ class Trainer:
         self.optimizer = build_optimizer(self.model.parameters(), cfg.optim)
         self.scheduler = build_scheduler(self.optimizer, cfg.optim, self.total_steps)
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.use_amp)
+        self.predicting = Predicting(self.device, self.per_rank_batch, cfg.num_workers, ctx, self.use_amp, self.progress)
 
     def _loader(self) -> DataLoader:
         """This epoch's loader. Its own generator (seeded by the epoch) draws the workers' base
@@ -291,11 +299,7 @@ class Trainer:
         no row) when there is no validation set."""
         if self.val_set is None or len(self.val_set) == 0:
             return None
-        outputs, targets = predict(
-            self.model, self.val_set, device=self.device, batch_size=self.per_rank_batch,
-            num_workers=self.config.num_workers, ctx=self.ctx, amp=self.use_amp, progress=self.progress,
-            desc="validation",
-        )
+        outputs, targets = predict(self.model, self.val_set, self.predicting, desc="validation")
         self.metrics = score_outputs(outputs, targets)
         if self.ctx.is_main and not self._collapse_warned:
             warning = arcface_collapse_warning(self.model)
@@ -375,11 +379,12 @@ class Trainer:
         set_rng_state(state["rng"][self.ctx.rank])
 
     def _finish(self) -> TrainResult:
-        from avaffect.train.centres import fit_centres_in_checkpoints
-
         last, best = self.out / LAST, self.out / BEST
         if getattr(self.model, "arcface", False) and self.config.fit_centres:
-            fit_centres_in_checkpoints(self, [p for p in (last, best) if p.is_file()])
+            source = {"dataset": self.config.data.dataset, "split": self.config.data.train_split}
+            fit_centres_in_checkpoints(
+                self.model, self.train_set, [p for p in (last, best) if p.is_file()], self.predicting, source
+            )
         distributed.barrier(self.ctx)
         return TrainResult(self.model, self.out, self.step, dict(self.metrics), self.best_score,
                            last if last.is_file() else None, best if best.is_file() else None)

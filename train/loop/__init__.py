@@ -1,0 +1,4 @@
+"""The training loop: ``train(config)`` (trainer.py) and what one step needs: the model and its
+starting weights (model_setup), batches through any model (batches), the data order and the
+augmentation seeded for exact resume (sampling, augment), the optimiser and schedule (optim),
+reduced precision (precision) and DDP (distributed)."""
