@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from avaffect.lazy import lazy_exports
 
 _EXPORTS = {
-    "BACKENDS": "loader",
+    "BACKENDS": "backends",
     "Engine": "base",
     "EngineSpec": "base",
     "Outputs": "base",
@@ -26,8 +26,9 @@ _EXPORTS = {
 __all__ = ["BACKENDS", "Engine", "EngineSpec", "Outputs", "State", "export_onnx", "load_engine"]
 
 if TYPE_CHECKING:
+    from avaffect.engines.backends import BACKENDS
     from avaffect.engines.base import Engine, EngineSpec, Outputs, State
-    from avaffect.engines.loader import BACKENDS, load_engine
+    from avaffect.engines.loader import load_engine
     from avaffect.engines.onnx_export import export_onnx
 
 __getattr__ = lazy_exports(__name__, _EXPORTS)

@@ -1,8 +1,8 @@
 """``load_engine``: one call from a checkpoint or an engine file to a running :class:`Engine`.
 
-Backends are named in a plain dict of loaders (functions that import their class), so a
-backend's module, and the optional library it needs (TensorRT, torch2trt, ONNX Runtime), is
-imported only when it is chosen.
+Backends are named in a dispatch table of loaders (engines/backends.py), so a backend's
+module, and the optional library it needs (TensorRT, torch2trt, ONNX Runtime), is imported
+only when it is chosen.
 """
 
 from __future__ import annotations
@@ -12,47 +12,13 @@ import logging
 import os
 import sys
 
+from avaffect.engines.backends import BACKENDS
 from avaffect.engines.base import PRECISIONS, Engine
 from avaffect.engines.manifest import library_version
 from avaffect.engines.sources import LoadOptions, Source, resolve_source
 from avaffect.errors import AvaffectError
-from avaffect.lazy import Loader
 
 log = logging.getLogger("avaffect")
-
-
-def _torch() -> type:
-    from avaffect.engines.backend_torch import TorchEngine
-
-    return TorchEngine
-
-
-def _onnxruntime() -> type:
-    from avaffect.engines.backend_onnxruntime import OnnxRuntimeEngine
-
-    return OnnxRuntimeEngine
-
-
-def _tensorrt() -> type:
-    from avaffect.engines.backend_tensorrt import TensorRTEngine
-
-    return TensorRTEngine
-
-
-def _torch2trt() -> type:
-    from avaffect.engines.backend_torch2trt import Torch2TRTEngine
-
-    return Torch2TRTEngine
-
-
-#: backend name -> the loader of its class (avaffect.lazy); the class has
-#: ``load(source, options) -> Engine``.
-BACKENDS: dict[str, Loader[type]] = {
-    "torch": _torch,
-    "onnxruntime": _onnxruntime,
-    "tensorrt": _tensorrt,
-    "torch2trt": _torch2trt,
-}
 
 
 def load_engine(
