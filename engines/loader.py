@@ -13,8 +13,9 @@ import os
 import sys
 
 from avaffect.engines.backends import BACKENDS
-from avaffect.engines.base import PRECISIONS, Engine
+from avaffect.engines.base import Engine
 from avaffect.engines.manifest import library_version
+from avaffect.engines.options import PRECISIONS
 from avaffect.engines.sources import LoadOptions, Source, resolve_source
 from avaffect.errors import AvaffectError
 

@@ -31,9 +31,15 @@ _EXPORTS = {
     "RunFolder": "run_folder",
     "RunStats": "stats",
     "run_session": "session",
-    "RunOptions": "launch",
-    "build_pipeline": "launch",
-    "bench_pipeline": "bench",
+    "RunOptions": "options",
+    "DetectorOptions": "options",
+    "AudioOptions": "options",
+    "build_pipeline": "stream",
+    "build_analyzer": "stream",
+    "LiveOptions": "runs",
+    "AnalyzeOptions": "runs",
+    "run_live": "runs",
+    "run_analyze": "runs",
 }
 
 __all__ = sorted(_EXPORTS)

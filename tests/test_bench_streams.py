@@ -9,12 +9,12 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from avaffect.demo import bench_streams
-from avaffect.demo.bench_streams import SkippedFrames
-from avaffect.demo.bench_streams import bench_streams as search
+from avaffect.demo.bench import streams as bench_streams
+from avaffect.demo.bench.pipeline import face_check
+from avaffect.demo.bench.streams import SkippedFrames
+from avaffect.demo.bench.streams import bench_streams as search
 from avaffect.demo.shared_engine import SharedEngine
-from avaffect.realtime.bench import face_check
-from avaffect.realtime.launch import RunOptions
+from avaffect.realtime.options import RunOptions
 
 
 def fake_trials(monkeypatch, capacity: int, seconds: float = 1.0, clock=None):

@@ -75,7 +75,7 @@ def inference_options(checkpoint: Path, mirror_average: bool) -> dict:
 
 def run(args: argparse.Namespace) -> int:
     from avaffect.checkpoint import pack_checkpoint
-    from avaffect.cli import setup_logging
+    from avaffect.cli.logs import setup_logging
     from avaffect.errors import AvaffectError
     from avaffect.output_paths import writable_file
     from avaffect.shipped import resolve_checkpoint

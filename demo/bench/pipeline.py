@@ -4,29 +4,23 @@ Measures what a user of `avaffect live` feels: end-to-end frames per second, the
 every stage (median and p95), frames dropped because the analyzer was busy, and the latency
 from a frame's capture to its overlay being drawn. The video is read paced at its own frame
 rate, like a camera (``paced=False`` reads every frame as fast as possible instead).
-
-    python -m avaffect.realtime.bench --face-image face.png --checkpoint model.safetensors
-    python -m avaffect.realtime.bench --video clip.mp4 --checkpoint m.safetensors --backend onnxruntime
+`avaffect bench --pipeline` runs it (repeated, with medians over the runs).
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import logging
 import os
-import sys
-import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from avaffect.errors import AvaffectError
-from avaffect.realtime.detectors import DEFAULT_DETECT_SIZE
 from avaffect.realtime.file_audio import import_av
+from avaffect.realtime.options import RunOptions
 
-log = logging.getLogger("avaffect.realtime")
+log = logging.getLogger("avaffect.demo")
 
 #: A timing is only called measured when faces were found in at least this share of the
 #: timed frames: a pipeline with no face to analyze skips the model and times nothing real.
@@ -100,34 +94,31 @@ def make_bench_video(
 
 def bench_pipeline(
     video: str | os.PathLike,
-    checkpoint: str | os.PathLike,
-    backend: str = "auto",
+    checkpoint: str | os.PathLike | None = None,
+    backend: str | None = None,
     *,
-    device: str | None = None,
-    precision: str = "fp32",
-    detector: str = "yunet",
-    detector_model: str | os.PathLike | None = None,
-    detect_size: int = DEFAULT_DETECT_SIZE,
+    options: RunOptions | None = None,
     paced: bool = True,
-    audio: bool = True,
     draw: bool = True,
     warmup: int = 10,
     max_frames: int | None = None,
+    **option_fields,
 ) -> dict:
-    """Run the pipeline over ``video`` and return its summary (see RunStats.summary)."""
-    from avaffect.realtime.cli import run_context
-    from avaffect.realtime.launch import RunOptions, build_pipeline
+    """Run the pipeline over ``video`` and return its summary (see RunStats.summary).
+
+    The stream is built from ``options`` (default: RunOptions' defaults) with ``checkpoint``,
+    ``backend`` and any other RunOptions field given by keyword (``detector_model=...``)
+    replaced."""
     from avaffect.realtime.overlay import Overlay
+    from avaffect.realtime.runs import run_context
     from avaffect.realtime.session import run_session
     from avaffect.realtime.stats import RunStats
+    from avaffect.realtime.stream import build_pipeline
 
-    options = RunOptions(
-        source=str(video), checkpoint=str(checkpoint), backend=backend, device=device,
-        precision=precision, audio=audio, detector=detector,
-        detector_model=None if detector_model is None else str(detector_model),
-        detect_size=detect_size, video_mode="paced" if paced else "lossless",
-    )  # fmt: skip
-    pipeline = build_pipeline(options)
+    given = {"checkpoint": None if checkpoint is None else str(checkpoint), "backend": backend}
+    fields = {**{k: v for k, v in given.items() if v is not None}, **option_fields}
+    options = replace(options or RunOptions(), **fields)
+    pipeline = build_pipeline(options, str(video), mode="paced" if paced else "lossless")
     size = (pipeline.video.width, pipeline.video.height)
     stats = run_session(
         pipeline,
@@ -135,7 +126,7 @@ def bench_pipeline(
         stats=RunStats(warmup=warmup),
         max_frames=max_frames,
     )
-    summary = stats.summary(**run_context(pipeline, options))
+    summary = stats.summary(**run_context(pipeline, str(video)))
     summary.update(
         frame_size=list(size),
         source_fps=pipeline.video.fps,
@@ -144,76 +135,3 @@ def bench_pipeline(
         faces=face_check(stats.frames, stats.frames_with_face, stats.faces),
     )
     return summary
-
-
-def _face_from(path: str) -> np.ndarray:
-    image = cv2.imread(path)
-    if image is None:
-        raise AvaffectError(f"{path}: not an image OpenCV can read; pass a PNG or JPEG of a face")
-    return image
-
-
-def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="python -m avaffect.realtime.bench",
-        description=__doc__.split("\n\n")[0],
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog=__doc__.split("\n\n", 2)[2],
-    )
-    source = p.add_mutually_exclusive_group(required=True)
-    source.add_argument("--video", help="a video to run (ideally 640x480, one face)")
-    source.add_argument(
-        "--face-image", help="make a 640x480 one-face test video from this face picture"
-    )
-    p.add_argument("--checkpoint", required=True, help="checkpoint file or shipped model name")
-    p.add_argument("--backend", default="auto")
-    p.add_argument("--device")
-    p.add_argument("--precision", default="fp32", choices=("fp32", "fp16", "bf16"))
-    p.add_argument("--detector", default="yunet", choices=("yunet", "haar"))
-    p.add_argument("--detector-model")
-    p.add_argument("--detect-size", type=int, default=DEFAULT_DETECT_SIZE, help="YuNet search size")
-    p.add_argument(
-        "--seconds", type=float, default=10.0, help="length of a made video (default 10)"
-    )
-    p.add_argument(
-        "--lossless",
-        action="store_true",
-        help="read every frame as fast as possible instead of paced",
-    )
-    p.add_argument("--no-audio", action="store_true")
-    p.add_argument("--json", metavar="FILE", help="also write the result here")
-    return p
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="avaffect: %(message)s")
-    try:
-        if args.json:
-            from avaffect.output_paths import writable_file
-
-            writable_file(args.json, "--json", "bench.json")
-        with tempfile.TemporaryDirectory() as tmp:
-            video = args.video or make_bench_video(
-                Path(tmp) / "bench.mp4", _face_from(args.face_image), args.seconds
-            )
-            summary = bench_pipeline(
-                video, args.checkpoint, args.backend, device=args.device, precision=args.precision,
-                detector=args.detector, detector_model=args.detector_model,
-                detect_size=args.detect_size, paced=not args.lossless,
-                audio=not args.no_audio,
-            )  # fmt: skip
-    except AvaffectError as err:
-        print(f"avaffect: error: {err}", file=sys.stderr)
-        return 2
-    text = json.dumps(summary, indent=2)
-    print(text)
-    if not summary["faces"]["measured"]:
-        print(f"avaffect: {summary['faces']['not_measured']}", file=sys.stderr)
-    if args.json:
-        Path(args.json).write_text(text + "\n", encoding="utf-8")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -18,18 +18,18 @@ import logging
 import os
 import threading
 import time
-from dataclasses import replace
 
 import numpy as np
 
+from avaffect.demo.bench.pipeline import face_check
 from avaffect.demo.shared_engine import SharedEngine
 from avaffect.engines import Engine
 from avaffect.realtime.analyzer import FrameResult
-from avaffect.realtime.bench import face_check
-from avaffect.realtime.launch import RunOptions, build_pipeline
+from avaffect.realtime.options import RunOptions
 from avaffect.realtime.overlay import Overlay
 from avaffect.realtime.session import run_session
 from avaffect.realtime.stats import RunStats
+from avaffect.realtime.stream import build_pipeline
 
 log = logging.getLogger("avaffect.demo")
 
@@ -74,7 +74,7 @@ def run_streams(
 ) -> dict:
     """Run ``n`` paced pipelines on ``video`` at once; per-stream FPS and skipped frames."""
     shared = engine if isinstance(engine, SharedEngine) else SharedEngine(engine)
-    pipelines = _open_pipelines(n, replace(options, source=str(video), video_mode="paced"), shared)
+    pipelines = _open_pipelines(n, options, str(video), shared)
     counters = [SkippedFrames(warmup) for _ in range(n)]
     stats = [RunStats(warmup=warmup) for _ in range(n)]
     errors: list[BaseException] = []
@@ -111,11 +111,11 @@ def run_streams(
     }
 
 
-def _open_pipelines(n: int, run: RunOptions, engine: Engine) -> list:
+def _open_pipelines(n: int, run: RunOptions, video: str, engine: Engine) -> list:
     pipelines = []
     try:
         for _ in range(n):
-            pipelines.append(build_pipeline(run, engine=engine, default_mode="paced"))
+            pipelines.append(build_pipeline(run, video, mode="paced", engine=engine))
     except BaseException:
         for pipeline in pipelines:  # nothing started yet: release the opened videos
             pipeline.close(raise_errors=False)
