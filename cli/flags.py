@@ -45,21 +45,22 @@ def add_engine_flags(
     """:class:`EngineOptions`: --checkpoint, --backend, --device, --precision, --max-faces.
     ``checkpoint_into``: a (mutually exclusive) group for --checkpoint; ``flag_prefix``
     renames --backend and --precision (bench: --pipeline-backend)."""
-    (checkpoint_into or p).add_argument(
+    g = p.add_argument_group("engine (EngineOptions)")
+    (checkpoint_into or g).add_argument(
         "--checkpoint", metavar="NAME|PATH", default=UNSET, help=checkpoint_help
     )
-    p.add_argument(
+    g.add_argument(
         f"--{flag_prefix}backend", dest="backend", default=UNSET, metavar="BACKEND",
         help=f"engine backend: {', '.join(BACKEND_CHOICES)} (default: {EngineOptions.backend})",
     )  # fmt: skip
-    p.add_argument(
+    g.add_argument(
         "--device", default=UNSET, help="cpu, cuda or cuda:N (default: the backend's choice)"
     )
-    p.add_argument(
+    g.add_argument(
         f"--{flag_prefix}precision", dest="precision", default=UNSET, choices=PRECISIONS,
         help=precision_help,
     )  # fmt: skip
-    p.add_argument(
+    g.add_argument(
         "--max-faces", type=int, default=UNSET, metavar="N",
         help=f"most faces per frame (default: {EngineOptions.max_faces})",
     )  # fmt: skip
@@ -67,15 +68,16 @@ def add_engine_flags(
 
 def add_detector_flags(p: argparse.ArgumentParser) -> None:
     """:class:`DetectorOptions`: --detector, --detector-model, --detect-size."""
-    p.add_argument(
+    g = p.add_argument_group("face detector (DetectorOptions)")
+    g.add_argument(
         "--detector", default=UNSET, choices=DETECTORS,
         help=f"face detector (default: {DETECTORS[0]})",
     )  # fmt: skip
-    p.add_argument(
+    g.add_argument(
         "--detector-model", metavar="PATH", default=UNSET,
         help="YuNet .onnx file (default: $AVAFFECT_YUNET, else the copy shipped in the package)",
     )  # fmt: skip
-    p.add_argument(
+    g.add_argument(
         "--detect-size", type=int, default=UNSET, metavar="PX",
         help=f"search larger frames for faces at this longer side (default: {DEFAULT_DETECT_SIZE}, "
         "which keeps a 2-core CPU at 30 FPS; raise it for small, distant faces)",
@@ -84,16 +86,17 @@ def add_detector_flags(p: argparse.ArgumentParser) -> None:
 
 def add_audio_flags(p: argparse.ArgumentParser, *, microphone: bool = False) -> None:
     """:class:`AudioOptions`: --no-audio, and with ``microphone`` --mic and --mic-backend."""
-    p.add_argument(
+    g = p.add_argument_group("sound (AudioOptions)")
+    g.add_argument(
         "--no-audio", dest="audio", action="store_false", default=UNSET,
         help="ignore sound: the visual default runs (an A/V checkpoint is refused)",
     )  # fmt: skip
     if microphone:
-        p.add_argument(
+        g.add_argument(
             "--mic", metavar="DEVICE", default=UNSET,
             help="microphone index or name (default: the system's input)",
         )  # fmt: skip
-        p.add_argument(
+        g.add_argument(
             "--mic-backend", default=UNSET, choices=MIC_BACKENDS,
             help=f"(default: {AudioOptions.mic_backend})",
         )  # fmt: skip
