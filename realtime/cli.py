@@ -70,6 +70,15 @@ def _add_common(p: argparse.ArgumentParser) -> None:
         help="search larger frames for faces at this longer side (default: 480, which keeps a "
         "2-core CPU at 30 FPS; raise it for small, distant faces)",
     )
+    p.add_argument(
+        "--detect-every",
+        type=int,
+        default=None,
+        metavar="K",
+        help="search the whole frame for faces every K frames and re-find tracked faces near "
+        "their last box in between; a lost track or no face searches at once (default: 5; "
+        "1: every frame)",
+    )
     p.add_argument("--max-faces", type=int, default=8, help="most faces per frame (default: 8)")
     p.add_argument("--summary", metavar="FILE", help="also write the run summary as JSON")
     p.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
@@ -122,6 +131,7 @@ def add_analyze_parser(subparsers) -> None:
 
 def _options(args: argparse.Namespace, source: str, video_mode: str):
     from avaffect.realtime.detectors import DEFAULT_DETECT_SIZE
+    from avaffect.realtime.faces import DEFAULT_DETECT_EVERY
     from avaffect.realtime.launch import RunOptions
 
     return RunOptions(
@@ -129,7 +139,8 @@ def _options(args: argparse.Namespace, source: str, video_mode: str):
         precision=args.precision, audio=not args.no_audio, mic=getattr(args, "mic", None),
         mic_backend=getattr(args, "mic_backend", "sounddevice"), detector=args.detector,
         detector_model=args.detector_model, detect_size=args.detect_size or DEFAULT_DETECT_SIZE,
-        max_faces=args.max_faces, video_mode=video_mode,
+        detect_every=args.detect_every or DEFAULT_DETECT_EVERY, max_faces=args.max_faces,
+        video_mode=video_mode,
     )  # fmt: skip
 
 
@@ -153,6 +164,9 @@ def run_context(pipeline, options) -> dict:
         "device": spec.device,
         "precision": spec.precision,
         "detector": pipeline.finder.detector.name,
+        "detect_every": pipeline.finder.detect_every,
+        "full_searches": pipeline.finder.full_searches,
+        "refound_frames": pipeline.finder.refinds,
         "audio": None if pipeline.audio is None else pipeline.audio.kind,
         "dropped_frames": pipeline.video.dropped,
         "dropped_results": pipeline.dropped_results,

@@ -14,7 +14,7 @@ from avaffect.engines import Engine
 from avaffect.errors import AvaffectError
 from avaffect.realtime.audio_input import AudioInput
 from avaffect.realtime.detectors import DEFAULT_DETECT_SIZE, create_detector
-from avaffect.realtime.faces import FaceFinder
+from avaffect.realtime.faces import DEFAULT_DETECT_EVERY, FaceFinder
 from avaffect.realtime.file_audio import FileAudio, NoAudioTrack
 from avaffect.realtime.mic_source import MicSource
 from avaffect.realtime.pipeline import Pipeline
@@ -39,6 +39,7 @@ class RunOptions:
     detector: str = "yunet"
     detector_model: str | None = None
     detect_size: int = DEFAULT_DETECT_SIZE  # YuNet searches larger frames at this longer side
+    detect_every: int = DEFAULT_DETECT_EVERY  # search the whole frame every K frames (1: all)
     max_faces: int = 8
     video_mode: str | None = None  # files: "paced" (as if live) or "lossless" (every frame)
 
@@ -140,7 +141,9 @@ def build_pipeline(
             options.detector, options.detector_model, detect_size=options.detect_size
         )
         max_faces = min(options.max_faces, engine.spec.max_faces or options.max_faces)
-        finder = FaceFinder(detector, engine.spec.face, max_faces=max_faces)
+        finder = FaceFinder(
+            detector, engine.spec.face, max_faces=max_faces, detect_every=options.detect_every
+        )
     except BaseException:
         video.close()
         raise
