@@ -151,7 +151,7 @@ def _run(engine: Engine, batch: list[_Request]) -> None:
             start = 0
             for r in batch:
                 rows = slice(start, start + r.n)
-                r.outputs = _rows(outputs, rows)
+                r.outputs = outputs.rows(rows)
                 r.new_state = _detached(State(new_state.data[:, rows]))
                 start += r.n
     except BaseException as err:  # noqa: BLE001 - each caller re-raises it in its own thread
@@ -173,16 +173,6 @@ def _concat(datas: list) -> object:
 
         return torch.cat(datas, dim=1)
     return np.concatenate([np.asarray(d, np.float32) for d in datas], axis=1)
-
-
-def _rows(outputs: Outputs, rows: slice) -> Outputs:
-    return Outputs(
-        valence_arousal=outputs.valence_arousal[rows],
-        au_probs=outputs.au_probs[rows],
-        expr_probs=outputs.expr_probs[rows],
-        embedding=None if outputs.embedding is None else outputs.embedding[rows],
-        expr_scores=None if outputs.expr_scores is None else outputs.expr_scores[rows],
-    )
 
 
 def _detached(state: State) -> State:
