@@ -139,7 +139,8 @@ def _options(args: argparse.Namespace, source: str, video_mode: str):
         precision=args.precision, audio=not args.no_audio, mic=getattr(args, "mic", None),
         mic_backend=getattr(args, "mic_backend", "sounddevice"), detector=args.detector,
         detector_model=args.detector_model, detect_size=args.detect_size or DEFAULT_DETECT_SIZE,
-        detect_every=args.detect_every or DEFAULT_DETECT_EVERY, max_faces=args.max_faces,
+        detect_every=DEFAULT_DETECT_EVERY if args.detect_every is None else args.detect_every,
+        max_faces=args.max_faces,
         video_mode=video_mode,
     )  # fmt: skip
 

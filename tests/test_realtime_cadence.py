@@ -140,3 +140,13 @@ def test_a_detector_without_refind_searches_every_frame(engine):
     for _ in range(3):
         finder.find(frame, {})
     assert finder.detect_every == 1 and finder.full_searches == 3 and finder.refinds == 0
+
+
+@needs_media
+def test_analyze_refuses_detect_every_zero_in_one_line(capsys):
+    from avaffect.cli import main
+
+    args = ["analyze", str(MEDIA / "single_face.mp4"), "--detector-model", str(YUNET)]
+    assert main([*args, "--detect-every", "0", "-q"]) == 2
+    err = capsys.readouterr().err
+    assert "--detect-every must be at least 1" in err and "Traceback" not in err
