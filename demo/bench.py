@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 import statistics
 import tempfile
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from avaffect.demo.bench_report import describe_machine
@@ -57,6 +57,7 @@ class BenchConfig:
     detector: str = "yunet"
     detector_model: str | None = None
     detect_size: int = DEFAULT_DETECT_SIZE  # YuNet's search size (longer side)
+    detect_every: int | None = None  # full-frame search every K frames; None: the default
     pipeline_backend: str = "auto"
     pipeline_precision: str | None = None  # None: fp16 on a CUDA GPU, fp32 on the CPU
     max_streams: int | None = None  # None: 64 on a GPU, 4 on the CPU
@@ -149,6 +150,7 @@ def pipeline_runs(
                 detector=cfg.detector,
                 detector_model=cfg.detector_model,
                 detect_size=cfg.detect_size,
+                detect_every=cfg.detect_every,
                 paced=True,
             )  # fmt: skip
         )
@@ -194,6 +196,8 @@ def streams(
     options = RunOptions(
         detector=cfg.detector, detector_model=cfg.detector_model, detect_size=cfg.detect_size
     )
+    if cfg.detect_every is not None:
+        options = replace(options, detect_every=cfg.detect_every)
     cap = cfg.max_streams or (64 if gpu else 4)
     result = bench_streams(video, engine, options, max_streams=cap, budget_s=cfg.streams_budget_s)
     if not result["measured"]:

@@ -77,6 +77,10 @@ def add_parser(subparsers) -> None:
         help="YuNet searches larger frames at this longer side (default: 480)",
     )  # fmt: skip
     p.add_argument(
+        "--detect-every", type=int, default=None, metavar="K",
+        help="search the whole frame every K frames, re-find tracked faces in between (default: 5)",
+    )  # fmt: skip
+    p.add_argument(
         "--streams-budget", type=float, default=300.0, metavar="S",
         help="time limit of the streams search (default: 300 s)",
     )  # fmt: skip
@@ -104,6 +108,7 @@ def config_from(args: argparse.Namespace):
         warmup=args.warmup, device=args.device, video=args.video, face_image=args.face_image,
         seconds=args.seconds, repeats=args.repeats, detector=args.detector,
         detector_model=args.detector_model, detect_size=args.detect_size or BenchConfig.detect_size,
+        detect_every=args.detect_every,
         pipeline_backend=args.pipeline_backend,
         pipeline_precision=args.pipeline_precision, max_streams=args.streams or None,
         streams_budget_s=args.streams_budget,

@@ -108,6 +108,7 @@ def bench_pipeline(
     detector: str = "yunet",
     detector_model: str | os.PathLike | None = None,
     detect_size: int = DEFAULT_DETECT_SIZE,
+    detect_every: int | None = None,
     paced: bool = True,
     audio: bool = True,
     draw: bool = True,
@@ -126,6 +127,7 @@ def bench_pipeline(
         precision=precision, audio=audio, detector=detector,
         detector_model=None if detector_model is None else str(detector_model),
         detect_size=detect_size, video_mode="paced" if paced else "lossless",
+        **({} if detect_every is None else {"detect_every": detect_every}),
     )  # fmt: skip
     pipeline = build_pipeline(options)
     size = (pipeline.video.width, pipeline.video.height)
@@ -172,6 +174,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--detector", default="yunet", choices=("yunet", "haar"))
     p.add_argument("--detector-model")
     p.add_argument("--detect-size", type=int, default=DEFAULT_DETECT_SIZE, help="YuNet search size")
+    p.add_argument("--detect-every", type=int, help="full-frame search every K frames (default 5)")
     p.add_argument(
         "--seconds", type=float, default=10.0, help="length of a made video (default 10)"
     )
@@ -200,7 +203,8 @@ def main(argv: list[str] | None = None) -> int:
             summary = bench_pipeline(
                 video, args.checkpoint, args.backend, device=args.device, precision=args.precision,
                 detector=args.detector, detector_model=args.detector_model,
-                detect_size=args.detect_size, paced=not args.lossless,
+                detect_size=args.detect_size, detect_every=args.detect_every,
+                paced=not args.lossless,
                 audio=not args.no_audio,
             )  # fmt: skip
     except AvaffectError as err:

@@ -78,6 +78,15 @@ def _add_common(p: argparse.ArgumentParser) -> None:
         help="search larger frames for faces at this longer side (default: 480, which keeps a "
         "2-core CPU at 30 FPS; raise it for small, distant faces)",
     )
+    p.add_argument(
+        "--detect-every",
+        type=int,
+        default=None,
+        metavar="K",
+        help="search the whole frame for faces every K frames and re-find tracked faces near "
+        "their last box in between; a lost track or no face searches at once (default: 5; "
+        "1: every frame)",
+    )
     p.add_argument("--max-faces", type=int, default=8, help="most faces per frame (default: 8)")
     p.add_argument("--summary", metavar="FILE", help="also write the run summary as JSON")
     p.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
@@ -135,6 +144,7 @@ def add_analyze_parser(subparsers) -> None:
 
 def _options(args: argparse.Namespace, source: str, video_mode: str):
     from avaffect.realtime.detectors import DEFAULT_DETECT_SIZE
+    from avaffect.realtime.faces import DEFAULT_DETECT_EVERY
     from avaffect.realtime.launch import RunOptions
 
     return RunOptions(
@@ -142,7 +152,9 @@ def _options(args: argparse.Namespace, source: str, video_mode: str):
         precision=args.precision, audio=not args.no_audio, mic=getattr(args, "mic", None),
         mic_backend=getattr(args, "mic_backend", "sounddevice"), detector=args.detector,
         detector_model=args.detector_model, detect_size=args.detect_size or DEFAULT_DETECT_SIZE,
-        max_faces=args.max_faces, video_mode=video_mode,
+        detect_every=DEFAULT_DETECT_EVERY if args.detect_every is None else args.detect_every,
+        max_faces=args.max_faces,
+        video_mode=video_mode,
     )  # fmt: skip
 
 
@@ -188,6 +200,9 @@ def run_context(pipeline, options) -> dict:
         "device": spec.device,
         "precision": spec.precision,
         "detector": pipeline.finder.detector.name,
+        "detect_every": pipeline.finder.detect_every,
+        "full_searches": pipeline.finder.full_searches,
+        "refound_frames": pipeline.finder.refinds,
         "audio": None if pipeline.audio is None else pipeline.audio.kind,
         "frames_read": pipeline.video.frames_read,
         "frames_in_container": pipeline.video.frame_count,

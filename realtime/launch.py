@@ -14,10 +14,11 @@ from avaffect.engines import Engine
 from avaffect.errors import AvaffectError
 from avaffect.realtime.audio_input import AudioInput
 from avaffect.realtime.detectors import DEFAULT_DETECT_SIZE, create_detector
-from avaffect.realtime.faces import FaceFinder
+from avaffect.realtime.faces import DEFAULT_DETECT_EVERY, FaceFinder
 from avaffect.realtime.file_audio import FileAudio, NoAudioTrack
 from avaffect.realtime.mic_source import MicSource
 from avaffect.realtime.pipeline import Pipeline
+from avaffect.realtime.stages import StagedPipeline
 from avaffect.realtime.video_source import VideoSource, source_kind
 from avaffect.shipped import DEFAULT_AV_MODEL, default_checkpoint, resolve_checkpoint
 
@@ -39,6 +40,7 @@ class RunOptions:
     detector: str = "yunet"
     detector_model: str | None = None
     detect_size: int = DEFAULT_DETECT_SIZE  # YuNet searches larger frames at this longer side
+    detect_every: int = DEFAULT_DETECT_EVERY  # search the whole frame every K frames (1: all)
     max_faces: int = 8
     video_mode: str | None = None  # files: "paced" (as if live) or "lossless" (every frame)
 
@@ -48,7 +50,9 @@ def load_engine_for(options: RunOptions, path: Path | None = None) -> Engine:
     from avaffect.engines import load_engine
 
     if path is None:
-        path = resolve_checkpoint(options.checkpoint) if options.checkpoint else default_checkpoint()
+        path = (
+            resolve_checkpoint(options.checkpoint) if options.checkpoint else default_checkpoint()
+        )
     engine = load_engine(
         str(path), backend=options.backend, device=options.device,
         precision=options.precision, max_faces=options.max_faces,
@@ -126,7 +130,9 @@ def build_pipeline(
     options: RunOptions, engine: Engine | None = None, default_mode: str = "lossless"
 ) -> Pipeline:
     """Open the video first (the quickest thing to get wrong), then the engine (unless given),
-    the detector and the audio; nothing starts yet. On failure, whatever was opened is closed."""
+    the detector and the audio; nothing starts yet. A lossless run gets a
+    :class:`StagedPipeline` (faces and model in two threads), a paced or live one the
+    lowest-latency :class:`Pipeline`. On failure, whatever was opened is closed."""
     if options.max_faces < 1:
         raise AvaffectError(f"--max-faces must be at least 1, got {options.max_faces}")
     video = VideoSource.open(options.source, mode=options.video_mode or default_mode)
@@ -140,9 +146,13 @@ def build_pipeline(
             options.detector, options.detector_model, detect_size=options.detect_size
         )
         max_faces = min(options.max_faces, engine.spec.max_faces or options.max_faces)
-        finder = FaceFinder(detector, engine.spec.face, max_faces=max_faces)
+        finder = FaceFinder(
+            detector, engine.spec.face, max_faces=max_faces, detect_every=options.detect_every
+        )
     except BaseException:
         video.close()
         raise
     log.info("video: %s (%s, %s)", options.source, source_kind(options.source), video.mode)
-    return Pipeline(video, finder, engine, audio)
+    # Every frame of a file: throughput counts, so faces and model overlap (stages.py).
+    kind = StagedPipeline if video.mode == "lossless" else Pipeline
+    return kind(video, finder, engine, audio)
