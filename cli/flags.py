@@ -15,7 +15,13 @@ import dataclasses
 from typing import TypeVar
 
 from avaffect.engines.options import BACKEND_CHOICES, PRECISIONS, EngineOptions
-from avaffect.realtime.options import DEFAULT_DETECT_SIZE, DETECTORS, MIC_BACKENDS, AudioOptions
+from avaffect.realtime.options import (
+    DEFAULT_DETECT_EVERY,
+    DEFAULT_DETECT_SIZE,
+    DETECTORS,
+    MIC_BACKENDS,
+    AudioOptions,
+)
 
 T = TypeVar("T")
 UNSET = argparse.SUPPRESS
@@ -67,7 +73,7 @@ def add_engine_flags(
 
 
 def add_detector_flags(p: argparse.ArgumentParser) -> None:
-    """:class:`DetectorOptions`: --detector, --detector-model, --detect-size."""
+    """:class:`DetectorOptions`: --detector, --detector-model, --detect-size, --detect-every."""
     g = p.add_argument_group("face detector (DetectorOptions)")
     g.add_argument(
         "--detector", default=UNSET, choices=DETECTORS,
@@ -81,6 +87,12 @@ def add_detector_flags(p: argparse.ArgumentParser) -> None:
         "--detect-size", type=int, default=UNSET, metavar="PX",
         help=f"search larger frames for faces at this longer side (default: {DEFAULT_DETECT_SIZE}, "
         "which keeps a 2-core CPU at 30 FPS; raise it for small, distant faces)",
+    )  # fmt: skip
+    g.add_argument(
+        "--detect-every", type=int, default=UNSET, metavar="K",
+        help="search the whole frame for faces every K frames and re-find tracked faces near "
+        "their last box in between; a lost track or no face searches at once "
+        f"(default: {DEFAULT_DETECT_EVERY}; 1: every frame)",
     )  # fmt: skip
 
 

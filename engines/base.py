@@ -142,6 +142,16 @@ class Outputs:
     def __len__(self) -> int:
         return len(self.valence_arousal)
 
+    def rows(self, index: slice) -> Outputs:
+        """These rows only (views, not copies): one frame's or one stream's share of a batch."""
+        return Outputs(
+            valence_arousal=self.valence_arousal[index],
+            au_probs=self.au_probs[index],
+            expr_probs=self.expr_probs[index],
+            embedding=None if self.embedding is None else self.embedding[index],
+            expr_scores=None if self.expr_scores is None else self.expr_scores[index],
+        )
+
     @classmethod
     def empty(cls, embedding_dim: int | None = None) -> Outputs:
         """Outputs for zero faces (what ``step`` returns for an empty frame)."""

@@ -25,6 +25,7 @@ from avaffect.realtime.file_audio import FileAudio, NoAudioTrack
 from avaffect.realtime.mic_source import MicSource
 from avaffect.realtime.options import DetectorOptions, RunOptions
 from avaffect.realtime.pipeline import Pipeline
+from avaffect.realtime.stages import StagedPipeline
 from avaffect.realtime.video_source import VideoSource, source_kind
 from avaffect.shipped import DEFAULT_AV_MODEL, default_checkpoint, resolve_checkpoint
 
@@ -36,7 +37,9 @@ def load_engine_for(options: RunOptions, path: Path | None = None) -> Engine:
     from avaffect.engines import load_engine
 
     if path is None:
-        path = resolve_checkpoint(options.checkpoint) if options.checkpoint else default_checkpoint()
+        path = (
+            resolve_checkpoint(options.checkpoint) if options.checkpoint else default_checkpoint()
+        )
     engine = load_engine(
         str(path), backend=options.backend, device=options.device,
         precision=options.precision, max_faces=options.max_faces,
@@ -117,7 +120,10 @@ def build_finder(options: DetectorOptions, engine: Engine, max_faces: int) -> Fa
         options.detector, options.detector_model, detect_size=options.detect_size
     )
     spec = engine.spec
-    return FaceFinder(detector, spec.face, max_faces=min(max_faces, spec.max_faces or max_faces))
+    return FaceFinder(
+        detector, spec.face, max_faces=min(max_faces, spec.max_faces or max_faces),
+        detect_every=options.detect_every,
+    )  # fmt: skip
 
 
 def build_analyzer(
@@ -135,7 +141,9 @@ def build_pipeline(
 ) -> Pipeline:
     """A camera or file stream (``source``; ``mode`` "paced" as if live, or "lossless"): the
     video first (the quickest thing to get wrong), then the engine (unless given), the detector
-    and the audio; nothing starts yet. On failure, whatever was opened is closed."""
+    and the audio; nothing starts yet. A lossless run gets a :class:`StagedPipeline` (faces and
+    model in two threads), a paced or live one the lowest-latency :class:`Pipeline`. On
+    failure, whatever was opened is closed."""
     video = VideoSource.open(source, mode=mode)
     try:
         if engine is None and options.checkpoint is None:
@@ -148,4 +156,6 @@ def build_pipeline(
         video.close()
         raise
     log.info("video: %s (%s, %s)", source, source_kind(source), video.mode)
-    return Pipeline(video, finder, engine, audio)
+    # Every frame of a file: throughput counts, so faces and model overlap (stages.py).
+    kind = StagedPipeline if video.mode == "lossless" else Pipeline
+    return kind(video, finder, engine, audio)

@@ -129,14 +129,18 @@ def _stream_lines(body: dict) -> list[str]:
         f"dropped frame: {body['max_streams_without_drops']}"
         + ("" if body["search_complete"] else " (search stopped early: time budget)"),
         _face_line(body["faces"]),
-        f"{'streams':>7} {'sustained':>9} {'total FPS':>9} {'min FPS':>8} {'skipped':>8}",
+        f"{'streams':>7} {'sustained':>9} {'total FPS':>9} {'min FPS':>8} {'skipped':>8} "
+        f"{'p95 ms':>8} {'faces/call':>10}",
     ]
     for t in body["trials"]:
-        fps = [s["fps"] or 0.0 for s in t["per_stream"]]
+        fps = [s["fps"] or 0.0 for s in t["per_stream"]] or [0.0]
         skipped = sum(s["skipped_frames"] for s in t["per_stream"])
+        p95 = max((s.get("latency_ms_p95") or 0.0 for s in t["per_stream"]), default=0.0)
+        per_call = t.get("faces_per_engine_call")
         lines.append(
             f"{t['streams']:>7} {'yes' if t['sustained'] else 'no':>9} "
-            f"{t['aggregate_fps']:>9.1f} {min(fps):>8.1f} {skipped:>8}"
+            f"{t['aggregate_fps']:>9.1f} {min(fps):>8.1f} {skipped:>8} {p95:>8.1f} "
+            f"{'-' if per_call is None else per_call:>10}"
         )
     return _flagged(body["faces"], lines)
 
