@@ -23,8 +23,6 @@ from avaffect.face import FaceSpec
 from avaffect.labels import NUM_AUS, NUM_EXPRESSIONS
 from avaffect.record import FaceResult
 
-PRECISIONS = ("fp32", "fp16", "bf16")
-
 # The names of the exported single-step graph's inputs and outputs (ONNX and TensorRT alike).
 FACE_INPUT = "face"
 SPECTROGRAM_INPUT = "spectrogram"

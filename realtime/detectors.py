@@ -19,10 +19,9 @@ import numpy as np
 from avaffect.errors import AvaffectError
 from avaffect.face import estimate_similarity, template
 from avaffect.realtime.detector_model import SHIPPED_YUNET, find_yunet_model, yunet_unsupported
+from avaffect.realtime.options import DEFAULT_DETECT_SIZE, DETECTORS
 
 log = logging.getLogger("avaffect.realtime")
-
-DETECTORS = ("yunet", "haar")
 
 # Where the five template points sit inside a Haar face box, as fractions of its width and
 # height: the median of YuNet's landmarks on the same faces (61 FER2013 faces, symmetrised).
@@ -94,12 +93,6 @@ def region_around(
     x0, y0 = max(0, int(cx - side / 2.0)), max(0, int(cy - side / 2.0))
     x1, y1 = min(width, int(np.ceil(cx + side / 2.0))), min(height, int(np.ceil(cy + side / 2.0)))
     return x0, y0, x1, y1
-
-
-#: YuNet searches frames whose longer side is larger at this size. Detection is the costliest
-#: stage on a CPU (2 cores: about 14 ms at 640x480, 8 ms at 480x360), and 480 keeps a 640x480
-#: camera at 30 FPS; a face it would miss (under ~15 px) gives a useless 96x96 crop anyway.
-DEFAULT_DETECT_SIZE = 480
 
 
 class YuNetDetector:

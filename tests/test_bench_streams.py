@@ -9,12 +9,12 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from avaffect.demo import bench_streams
-from avaffect.demo.bench_streams import SkippedFrames
-from avaffect.demo.bench_streams import bench_streams as search
+from avaffect.demo.bench import streams as bench_streams
+from avaffect.demo.bench.pipeline import face_check
+from avaffect.demo.bench.streams import SkippedFrames
+from avaffect.demo.bench.streams import bench_streams as search
 from avaffect.demo.shared_engine import SharedEngine
-from avaffect.realtime.bench import face_check
-from avaffect.realtime.launch import RunOptions
+from avaffect.realtime.options import RunOptions
 
 
 def fake_trials(monkeypatch, capacity: int, seconds: float = 1.0, clock=None):
@@ -45,7 +45,7 @@ class FakeClock:
 
 @pytest.fixture
 def engine():
-    from avaffect.realtime.fakes import FakeEngine
+    from fakes import FakeEngine
 
     return FakeEngine()
 
@@ -180,7 +180,7 @@ class ReusedBufferEngine:
     next step overwrites. Each step adds the face's mean to its state."""
 
     def __init__(self):
-        from avaffect.realtime.fakes import FakeEngine
+        from fakes import FakeEngine
 
         self.spec = FakeEngine().spec
         self.buffer = np.zeros((1, 1, 2), np.float32)

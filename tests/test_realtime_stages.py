@@ -7,12 +7,12 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+from fakes import Blob, BlobDetector, FakeCamera, FakeEngine
 
 from avaffect.engines import Outputs, State
 from avaffect.errors import AvaffectError
 from avaffect.labels import NUM_AUS, NUM_EXPRESSIONS
 from avaffect.realtime.faces import FaceFinder
-from avaffect.realtime.fakes import Blob, BlobDetector, FakeCamera, FakeEngine
 from avaffect.realtime.pipeline import Pipeline
 from avaffect.realtime.session import run_session
 from avaffect.realtime.stages import StagedPipeline

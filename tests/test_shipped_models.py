@@ -93,7 +93,7 @@ def test_a_shipped_model_loads_by_name_and_steps(name):
 
 @pytest.mark.parametrize("name", list(SHIPPED))
 def test_a_shipped_model_recognises_expressions_it_never_trained_on(name):
-    from avaffect.train.evaluate import evaluate_checkpoint
+    from avaffect.train.evaluation.evaluate import evaluate_checkpoint
 
     dataset, path, split, options, limit, floor = HELD_OUT[name]
     for needed in (path, CREMA_D) if "crema" in dataset else (path,):

@@ -136,7 +136,7 @@ def format_shipped(rows: list[dict]) -> str:
 def run(args: argparse.Namespace) -> int:
     import json
 
-    from .summary import summarise_all
+    from avaffect.train.models.summary import summarise_all
 
     if args.shipped:
         rows = shipped_rows()

@@ -19,18 +19,18 @@ import logging
 import os
 import threading
 import time
-from dataclasses import replace
 
 import numpy as np
 
+from avaffect.demo.bench.pipeline import face_check
 from avaffect.demo.shared_engine import SharedEngine
 from avaffect.engines import Engine
-from avaffect.realtime.bench import face_check
-from avaffect.realtime.launch import RunOptions, build_pipeline
+from avaffect.realtime.analyzer import FrameResult
+from avaffect.realtime.options import RunOptions
 from avaffect.realtime.overlay import Overlay
-from avaffect.realtime.pipeline import FrameResult
 from avaffect.realtime.session import run_session
 from avaffect.realtime.stats import RunStats
+from avaffect.realtime.stream import build_pipeline
 
 log = logging.getLogger("avaffect.demo")
 
@@ -75,7 +75,7 @@ def run_streams(
 ) -> dict:
     """Run ``n`` paced pipelines on ``video`` at once; per-stream FPS and skipped frames."""
     shared = engine if isinstance(engine, SharedEngine) else SharedEngine(engine)
-    pipelines = _open_pipelines(n, replace(options, source=str(video), video_mode="paced"), shared)
+    pipelines = _open_pipelines(n, options, str(video), shared)
     counters = [SkippedFrames(warmup) for _ in range(n)]
     stats = [RunStats(warmup=warmup) for _ in range(n)]
     errors: list[BaseException] = []
@@ -95,7 +95,7 @@ def run_streams(
         thread.join()
     if errors:
         raise errors[0]
-    calls, faces = shared.steps - calls_before, shared.faces - faces_before
+    calls, batched = shared.steps - calls_before, shared.faces - faces_before
     fps = pipelines[0].video.fps or 30.0
     per_stream = [_stream_row(s, c) for s, c in zip(stats, counters, strict=True)]
     faces = face_check(
@@ -111,16 +111,16 @@ def run_streams(
         "aggregate_fps": round(sum(row["fps"] or 0.0 for row in per_stream), 2),
         "seconds": round(time.monotonic() - start, 2),
         "engine_calls": calls,
-        "faces_per_engine_call": round(faces / calls, 2) if calls else None,
+        "faces_per_engine_call": round(batched / calls, 2) if calls else None,
         "per_stream": per_stream,
     }
 
 
-def _open_pipelines(n: int, run: RunOptions, engine: Engine) -> list:
+def _open_pipelines(n: int, run: RunOptions, video: str, engine: Engine) -> list:
     pipelines = []
     try:
         for _ in range(n):
-            pipelines.append(build_pipeline(run, engine=engine, default_mode="paced"))
+            pipelines.append(build_pipeline(run, video, mode="paced", engine=engine))
     except BaseException:
         for pipeline in pipelines:  # nothing started yet: release the opened videos
             pipeline.close(raise_errors=False)

@@ -26,31 +26,34 @@ from torch import nn
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from avaffect.checkpoint import CheckpointConfig, load_checkpoint, save_checkpoint
+from avaffect.checkpoint import CheckpointConfig, save_checkpoint
 from avaffect.errors import AvaffectError
-from avaffect.train import distributed
-from avaffect.train.arcface_health import arcface_collapse_warning
-from avaffect.train.augment import FaceAugment
-from avaffect.train.batches import forward_batch, targets_of, to_device
-from avaffect.train.checkpointing import (
-    load_state,
+from avaffect.train.checkpoints.checkpointing import (
     rng_state,
-    save_state,
     seed_everything,
     set_rng_state,
-    state_path,
 )
+from avaffect.train.checkpoints.run_folder import BEST, LAST, check_out_dir, read_last, save_last
+from avaffect.train.checkpoints.run_log import LossWindow, MetricsLog
 from avaffect.train.config import TrainConfig, changed_settings, to_toml
 from avaffect.train.data import open_dataset
-from avaffect.train.evaluate import predict, score_outputs, select_score, spread_subset
-from avaffect.train.losses import MultiTaskLoss
-from avaffect.train.model_setup import build_model, initialise
-from avaffect.train.optim import build_optimizer, build_scheduler
-from avaffect.train.precision import training_autocast
-from avaffect.train.run_log import LossWindow, MetricsLog
-from avaffect.train.sampling import ResumableSampler, SeededSamples
-
-LAST, BEST = "last.safetensors", "best.safetensors"
+from avaffect.train.evaluation.evaluate import (
+    Predicting,
+    predict,
+    score_outputs,
+    select_score,
+    spread_subset,
+)
+from avaffect.train.loop import distributed
+from avaffect.train.loop.augment import FaceAugment
+from avaffect.train.loop.batches import to_device
+from avaffect.train.loop.loss_step import LossStep, build_loss
+from avaffect.train.loop.model_setup import build_model, initialise
+from avaffect.train.loop.optim import build_optimizer, build_scheduler
+from avaffect.train.loop.precision import training_autocast
+from avaffect.train.loop.sampling import ResumableSampler, SeededSamples
+from avaffect.train.objectives.arcface_health import arcface_collapse_warning
+from avaffect.train.objectives.centres import fit_centres_in_checkpoints
 
 
 @dataclass
@@ -92,21 +95,6 @@ def train(
         distributed.teardown(ctx)
 
 
-class LossStep(nn.Module):
-    """Model + loss as one module, so that DDP sees every parameter the loss uses (the ArcFace
-    class weights enter only through the loss). The loss is computed in float32 under AMP."""
-
-    def __init__(self, model: nn.Module, loss: MultiTaskLoss, device: torch.device):
-        super().__init__()
-        self.model, self.loss, self.device_type = model, loss, device.type
-
-    def forward(self, batch: dict, step: int) -> tuple[torch.Tensor, dict[str, float]]:
-        outputs = forward_batch(self.model, batch)
-        with torch.autocast(self.device_type, enabled=False):
-            outputs = {key: value.float() for key, value in outputs.items()}
-            return self.loss(outputs, targets_of(batch, self.model.recurrent), model=self.model, step=step)
-
-
 class Trainer:
     """One run's state; :func:`train` is the way in."""
 
@@ -132,7 +120,7 @@ class Trainer:
         if config.deterministic:
             torch.use_deterministic_algorithms(True, warn_only=True)
             torch.backends.cudnn.benchmark = False
-        _check_out_dir(self.out, resume)
+        check_out_dir(self.out, resume)
         seed_everything(config.seed)  # same initial weights on every rank
         self.model, self.model_kwargs = build_model(config)
         self.init_note = "" if resume else initialise(self.model, config)
@@ -191,18 +179,11 @@ class Trainer:
                 f"{cfg.batch_size}; lower batch_size"
             )
         self.total_steps = cfg.steps or cfg.epochs * self.batches_per_epoch
-        loss = MultiTaskLoss(
-            va_weight=cfg.loss.weights.get("va", 1.0), au_weight=cfg.loss.weights.get("au", 1.0),
-            expr_weight=cfg.loss.weights.get("expr", 1.0), va_loss=cfg.loss.va_loss,
-            label_smoothing=cfg.loss.label_smoothing,
-            expr_class_weights=tuple(cfg.loss.expr_class_weights) or None,
-            au_pos_weight=tuple(cfg.loss.au_pos_weight) or None,
-            margin_warmup_steps=cfg.loss.margin_warmup_steps,
-        )
-        self.loss_step = distributed.wrap(LossStep(self.model, loss, self.device), ctx)
+        self.loss_step = distributed.wrap(LossStep(self.model, build_loss(cfg.loss), self.device), ctx)
         self.optimizer = build_optimizer(self.model.parameters(), cfg.optim)
         self.scheduler = build_scheduler(self.optimizer, cfg.optim, self.total_steps)
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.use_amp)
+        self.predicting = Predicting(self.device, self.per_rank_batch, cfg.num_workers, ctx, self.use_amp, self.progress)
 
     def _loader(self) -> DataLoader:
         """This epoch's loader. Its own generator (seeded by the epoch) draws the workers' base
@@ -291,11 +272,7 @@ class Trainer:
         no row) when there is no validation set."""
         if self.val_set is None or len(self.val_set) == 0:
             return None
-        outputs, targets = predict(
-            self.model, self.val_set, device=self.device, batch_size=self.per_rank_batch,
-            num_workers=self.config.num_workers, ctx=self.ctx, amp=self.use_amp, progress=self.progress,
-            desc="validation",
-        )
+        outputs, targets = predict(self.model, self.val_set, self.predicting, desc="validation")
         self.metrics = score_outputs(outputs, targets)
         if self.ctx.is_main and not self._collapse_warned:
             warning = arcface_collapse_warning(self.model)
@@ -346,22 +323,10 @@ class Trainer:
             "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
             "scaler": self.scaler.state_dict(),
         }
-        save_state(state_path(self.out / LAST), state)  # state first: a crash in between is detected
-        self._save_model(self.out / LAST)
+        save_last(self.out, self.model.state_dict(), self._checkpoint_config(), state)
 
     def _restore(self) -> None:
-        ckpt = load_checkpoint(self.out / LAST)
-        state = load_state(state_path(self.out / LAST))
-        if ckpt.config.training.get("step") != state["step"]:
-            raise AvaffectError(
-                f"{self.out}: {LAST} (step {ckpt.config.training.get('step')}) and its state file "
-                f"(step {state['step']}) differ; the run was cut off while saving; start afresh"
-            )
-        if state["world_size"] != self.ctx.world_size:
-            raise AvaffectError(
-                f"{self.out} was trained by {state['world_size']} process(es); resume it with as many "
-                f"(now {self.ctx.world_size}), or the data order cannot continue where it stopped"
-            )
+        ckpt, state = read_last(self.out, self.ctx.world_size)
         self.recipe = ckpt.config.training.get("recipe", self.recipe)  # also when resumed from config.toml
         changed = changed_settings(ckpt.config.training.get("config", {}), self.config.to_dict())
         if changed and self.ctx.is_main:
@@ -375,19 +340,13 @@ class Trainer:
         set_rng_state(state["rng"][self.ctx.rank])
 
     def _finish(self) -> TrainResult:
-        from avaffect.train.centres import fit_centres_in_checkpoints
-
         last, best = self.out / LAST, self.out / BEST
         if getattr(self.model, "arcface", False) and self.config.fit_centres:
-            fit_centres_in_checkpoints(self, [p for p in (last, best) if p.is_file()])
+            source = {"dataset": self.config.data.dataset, "split": self.config.data.train_split}
+            fit_centres_in_checkpoints(
+                self.model, self.train_set, [p for p in (last, best) if p.is_file()], self.predicting, source
+            )
         distributed.barrier(self.ctx)
         return TrainResult(self.model, self.out, self.step, dict(self.metrics), self.best_score,
                            last if last.is_file() else None, best if best.is_file() else None)
 
-
-def _check_out_dir(out: Path, resume: bool) -> None:
-    has_run = (out / LAST).is_file()
-    if resume and not has_run:
-        raise AvaffectError(f"{out}: no {LAST} to resume from; drop --resume to start a new run there")
-    if not resume and has_run:
-        raise AvaffectError(f"{out} already holds a run; pass --resume to continue it, or --out NEW_DIR")

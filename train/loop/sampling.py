@@ -14,7 +14,7 @@ from collections.abc import Iterator
 import numpy as np
 from torch.utils.data import Dataset, DistributedSampler
 
-from avaffect.train.augment import FaceAugment
+from avaffect.train.loop.augment import FaceAugment
 
 
 def sample_seed(seed: int, epoch: int, position: int) -> int:

@@ -1,7 +1,7 @@
 """Whether an ArcFace run is healthy: its class weights must stay apart.
 
 With few, noisy classes and a large scale, the ArcFace loss can be lowest where every class
-weight and every embedding point one way (train/losses.py: arcface_collapse_loss). The
+weight and every embedding point one way (train/objectives/losses.py: arcface_collapse_loss). The
 training loss then still falls while accuracy drops, so the trainer checks the weights at
 every validation and says what to change.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from avaffect.train.losses import arcface_collapse_loss
+from avaffect.train.objectives.losses import arcface_collapse_loss
 
 #: cosine between two ArcFace class weights above which the run is warned that they collapsed
 #: (healthy weights of 7 classes sit at cosines of -1/6 to 0.3; a collapsed FER2013 run reached 1.00)

@@ -1,29 +1,25 @@
 """Engine benchmark: step latency (p50/p95) and faces/s per backend and face batch size.
 
-Run ``python -m avaffect.engines.bench --model mt_vgg_rnn_lite`` (an untrained model of
-that architecture: latency does not depend on the weights) or ``... CHECKPOINT``. Warm-up
-steps are excluded; on a GPU the device is synchronised before each clock reading. Each
-step carries the hidden state forward, as live analysis does. Backends that cannot run here
-are listed as skipped, with the reason.
+`avaffect bench --engines` runs it (on an untrained model of the chosen architecture by
+default: latency does not depend on the weights). Warm-up steps are excluded; on a GPU the
+device is synchronised before each clock reading. Each step carries the hidden state forward,
+as live analysis does. Backends that cannot run here are listed as skipped, with the reason.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import platform
-import sys
-import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
+from avaffect.engines.backends import BACKENDS
 from avaffect.errors import AvaffectError
 
-DEFAULT_BACKENDS = ("torch", "onnxruntime", "tensorrt", "torch2trt")
+DEFAULT_BACKENDS = tuple(BACKENDS)
 DEFAULT_BATCHES = (1, 4, 8)
 
 
@@ -159,76 +155,3 @@ def format_table(result: dict) -> str:
     for s in result["skipped"]:
         lines.append(f"{s['backend']:<12} skipped: {s['reason']}")
     return "\n".join(lines)
-
-
-def untrained_checkpoint(model: str, folder: str, width: float | None) -> Path:
-    """An untrained checkpoint of ``model`` in ``folder`` (timing needs no trained weights),
-    with fixed weights (seed 0) so that its exports are the same file every run and the
-    engine cache is reused instead of filled anew."""
-    import torch
-
-    from avaffect.checkpoint import CheckpointConfig, save_checkpoint
-    from avaffect.train.models import create_model
-
-    kwargs = {} if width is None else {"width": width}
-    path = Path(folder) / f"{model}.safetensors"
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(0)
-        weights = create_model(model, **kwargs).state_dict()
-    save_checkpoint(path, weights, CheckpointConfig(model=model, model_kwargs=kwargs))
-    return path
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m avaffect.engines.bench",
-        description="Step latency and throughput of every engine backend for one model.",
-        epilog="examples:\n  python -m avaffect.engines.bench --model mt_vgg_rnn_lite\n"
-        "  python -m avaffect.engines.bench model.safetensors --backends onnxruntime torch --json",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.add_argument("checkpoint", nargs="?", help="checkpoint path or shipped name")
-    parser.add_argument(
-        "--model", help="benchmark an untrained model of this registered name instead"
-    )
-    parser.add_argument(
-        "--width", type=float, help="width multiplier for --model (default: the model's)"
-    )
-    parser.add_argument("--backends", nargs="+", default=list(DEFAULT_BACKENDS))
-    parser.add_argument(
-        "--faces", nargs="+", type=int, default=list(DEFAULT_BATCHES), help="face batch sizes"
-    )
-    parser.add_argument("--steps", type=int, default=50)
-    parser.add_argument("--warmup", type=int, default=5)
-    parser.add_argument("--device", help="cpu, cuda or cuda:N (default: each backend's own choice)")
-    parser.add_argument("--precision", default="fp32", choices=("fp32", "fp16", "bf16"))
-    parser.add_argument("--json", action="store_true", help="print the result as JSON")
-    return parser
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
-        if (args.checkpoint is None) == (args.model is None):
-            raise AvaffectError("pass a CHECKPOINT or --model NAME (one of them)")
-        with tempfile.TemporaryDirectory() as tmp:
-            checkpoint = args.checkpoint or untrained_checkpoint(args.model, tmp, args.width)
-            result = bench_engines(
-                checkpoint,
-                args.backends,
-                args.faces,
-                steps=args.steps,
-                warmup=args.warmup,
-                device=args.device,
-                precision=args.precision,
-                cache_dir=Path(tmp) / "engines" if args.model else None,
-            )
-    except AvaffectError as err:
-        print(f"avaffect: error: {err}", file=sys.stderr)
-        return 2
-    print(json.dumps(result, indent=2) if args.json else format_table(result))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,4 +1,5 @@
-"""``avaffect pack``: a trained checkpoint -> a compact fp16 (or int8-weight) copy to share or ship.
+"""``avaffect pack``: a trained checkpoint -> a compact fp16 (or int8-weight) copy to share or ship
+(:func:`avaffect.train.checkpoints.packing.pack_for_sharing`).
 
 The shipped defaults are packed this way (``avaffect/weights``): half the bytes of the fp32
 training output (a quarter with ``--int8``), loaded back into fp32 parameters by every consumer.
@@ -9,6 +10,8 @@ from __future__ import annotations
 import argparse
 import logging
 from pathlib import Path
+
+from avaffect.cli.logs import setup_logging
 
 log = logging.getLogger("avaffect.train")
 
@@ -56,37 +59,15 @@ def add_parser(subparsers) -> None:
     parser.set_defaults(func=run)
 
 
-def inference_options(checkpoint: Path, mirror_average: bool) -> dict:
-    """The model options the packed copy adds, checked against the model's factory."""
-    from avaffect.checkpoint import read_config
-    from avaffect.errors import AvaffectError
-    from avaffect.train.models import model_options
-
-    if not mirror_average:
-        return {}
-    config = read_config(checkpoint)
-    if "mirror_average" not in model_options(config.model):
-        raise AvaffectError(
-            f"{checkpoint}: model {config.model!r} has no mirror_average option (the VGG face "
-            "models have it); pack it without --mirror-average"
-        )
-    return {"mirror_average": True}
-
-
 def run(args: argparse.Namespace) -> int:
-    from avaffect.checkpoint import pack_checkpoint
-    from avaffect.cli import setup_logging
-    from avaffect.errors import AvaffectError
     from avaffect.output_paths import writable_file
-    from avaffect.shipped import resolve_checkpoint
+    from avaffect.train.checkpoints.packing import pack_for_sharing
 
     setup_logging()
     writable_file(args.out, "--out", "model_fp16.safetensors")
-    source = resolve_checkpoint(args.checkpoint)
-    if args.out.resolve() == source.resolve():
-        raise AvaffectError(f"--out {args.out} is the checkpoint itself; write the packed copy elsewhere")
-    options = inference_options(source, args.mirror_average)
-    out = pack_checkpoint(source, args.out, model_kwargs=options, int8=args.int8)
+    source, out = pack_for_sharing(
+        args.checkpoint, args.out, int8=args.int8, mirror_average=args.mirror_average
+    )
     log.info(
         "packed %s (%.1f MB) -> %s (%.1f MB, %s)", source, source.stat().st_size / 1e6, out,
         out.stat().st_size / 1e6, "int8 weights" if args.int8 else "fp16",

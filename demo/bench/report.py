@@ -6,7 +6,7 @@ import platform
 import shutil
 import subprocess
 
-from avaffect.engines.bench import environment
+from avaffect.demo.bench.engines import environment
 
 
 def describe_machine() -> dict:

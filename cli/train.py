@@ -153,7 +153,7 @@ def run_train(args: argparse.Namespace) -> int:
         raise AvaffectError(f"data.path {config.data.path}: no such file or folder")
     writable_folder(config.out or Path("runs") / name, "--out")  # before data and model load
 
-    from avaffect.train.trainer import train
+    from avaffect.train.loop.trainer import train
 
     try:
         result = train(config, recipe=name, resume=args.resume, progress=not args.no_progress)
@@ -192,8 +192,8 @@ def dataset_options(pairs: list[str]) -> dict:
 
 
 def run_eval(args: argparse.Namespace) -> int:
-    from avaffect.train.evaluate import evaluate_checkpoint
-    from avaffect.train.report import format_report
+    from avaffect.train.evaluation.evaluate import evaluate_checkpoint
+    from avaffect.train.evaluation.report import format_report
 
     if args.batch_size < 1 or args.limit < 0 or args.num_workers < 0 or args.sequence_length < 0:
         raise AvaffectError(

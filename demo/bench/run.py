@@ -3,11 +3,14 @@
 Three sections, each built on the function that already measures it:
 
 - engines: ``engine.step`` latency (median, p95) and faces/s per backend, precision, CUDA
-  graphs and face batch size (:func:`avaffect.engines.bench.bench_engines`);
+  graphs and face batch size (:func:`avaffect.demo.bench.engines.bench_engines`);
 - pipeline: the whole real-time pipeline on a paced 30 FPS video, repeated: FPS, per-stage
-  times, drops, capture-to-overlay latency (:func:`avaffect.realtime.bench.bench_pipeline`);
+  times, drops, capture-to-overlay latency (:func:`avaffect.demo.bench.pipeline.bench_pipeline`);
 - streams: the largest number of 30 FPS streams one engine sustains without a dropped frame
-  (:func:`avaffect.demo.bench_streams.bench_streams`).
+  (:func:`avaffect.demo.bench.streams.bench_streams`).
+
+The pipeline and streams sections build their streams from the same :class:`RunOptions` as
+`avaffect live` (engine, detector, audio), which :class:`BenchOptions` composes.
 
 Warm-up is excluded everywhere, GPU work is synchronised before each clock reading, and a
 backend, precision or device that cannot run here is listed as skipped with the reason.
@@ -21,10 +24,11 @@ import tempfile
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
-from avaffect.demo.bench_report import describe_machine
-from avaffect.engines.bench import DEFAULT_BACKENDS, bench_engines, untrained_checkpoint
+from avaffect.demo.bench.engines import DEFAULT_BACKENDS, bench_engines
+from avaffect.demo.bench.report import describe_machine
+from avaffect.engines.untrained import untrained_checkpoint
 from avaffect.errors import AvaffectError
-from avaffect.realtime.detectors import DEFAULT_DETECT_SIZE
+from avaffect.realtime.options import RunOptions
 from avaffect.shipped import available_shipped, default_checkpoint, resolve_checkpoint
 
 log = logging.getLogger("avaffect.demo")
@@ -34,11 +38,12 @@ GPU_MODEL, CPU_MODEL = "mt_vgg", "mt_vgg_lite"
 
 
 @dataclass
-class BenchConfig:
-    """What to measure; ``None`` fields pick a default suited to the machine (GPU or not)."""
+class BenchOptions(RunOptions):
+    """What to measure; ``None`` fields pick a default suited to the machine (GPU or not).
+    The stream of the pipeline and streams sections is the :class:`RunOptions` part
+    (``checkpoint``, ``backend``, ``device``, ``precision``, the detector...)."""
 
     sections: tuple[str, ...] = SECTIONS
-    checkpoint: str | None = None
     # untrained registered model; None: mt_vgg on a GPU (the paper's bar), else the shipped
     # default that `avaffect live` runs
     model: str | None = None
@@ -49,21 +54,17 @@ class BenchConfig:
     batch_sizes: tuple[int, ...] = (1, 4, 8)
     steps: int = 50
     warmup: int = 5
-    device: str | None = None
     video: str | None = None
     face_image: str | None = None
     seconds: float = 10.0  # length of the made test video
     repeats: int = 3  # pipeline runs
-    detector: str = "yunet"
-    detector_model: str | None = None
-    detect_size: int = DEFAULT_DETECT_SIZE  # YuNet's search size (longer side)
-    detect_every: int | None = None  # full-frame search every K frames; None: the default
-    pipeline_backend: str = "auto"
-    pipeline_precision: str | None = None  # None: fp16 on a CUDA GPU, fp32 on the CPU
+    precision: str | None = None  # the pipeline's and streams'; None: fp16 on a CUDA GPU, else fp32
     max_streams: int | None = None  # None: 64 on a GPU, 4 on the CPU
     streams_budget_s: float = 300.0
 
-    def __post_init__(self) -> None:
+    def check(self) -> None:
+        for name in ("sections", "backends", "precisions", "batch_sizes"):
+            setattr(self, name, tuple(getattr(self, name)))  # any sequence (a flag's list)
         unknown = set(self.sections) - set(SECTIONS)
         if unknown:
             raise AvaffectError(f"unknown bench section(s) {sorted(unknown)}; use {SECTIONS}")
@@ -73,7 +74,7 @@ class BenchConfig:
             raise AvaffectError("--steps, --repeats and every --batch-sizes value must be >= 1")
 
 
-def run_benchmark(cfg: BenchConfig) -> dict:
+def run_benchmark(cfg: BenchOptions) -> dict:
     """Run the chosen sections; a JSON-ready dict (see format_report for the table)."""
     gpu = _cuda_available()
     with tempfile.TemporaryDirectory(prefix="avaffect-bench-") as tmp:
@@ -91,7 +92,7 @@ def run_benchmark(cfg: BenchConfig) -> dict:
         if "engines" in cfg.sections:
             result["engines"] = engine_matrix(cfg, checkpoint, cache)
         video, about = _video(cfg, Path(tmp))
-        precision = cfg.pipeline_precision or ("fp16" if gpu else "fp32")
+        precision = cfg.precision or ("fp16" if gpu else "fp32")
         sections = {
             "pipeline": lambda: pipeline_runs(cfg, video, about, checkpoint, precision),
             "streams": lambda: streams(cfg, video, checkpoint, precision, cache, gpu),
@@ -111,7 +112,7 @@ def _or_skipped(measure) -> dict:
         return {"skipped": str(err)}
 
 
-def engine_matrix(cfg: BenchConfig, checkpoint: Path, cache: Path | None) -> dict:
+def engine_matrix(cfg: BenchOptions, checkpoint: Path, cache: Path | None) -> dict:
     """Every backend x precision (x CUDA graphs for torch) through ``bench_engines``."""
     rows, skipped = [], []
     for backend in cfg.backends:
@@ -132,28 +133,15 @@ def engine_matrix(cfg: BenchConfig, checkpoint: Path, cache: Path | None) -> dic
 
 
 def pipeline_runs(
-    cfg: BenchConfig, video: Path, about: str, checkpoint: Path, precision: str
+    cfg: BenchOptions, video: Path, about: str, checkpoint: Path, precision: str
 ) -> dict:
     """``bench_pipeline`` ``cfg.repeats`` times (paced, as live); medians over the runs."""
-    from avaffect.realtime.bench import bench_pipeline, face_check
+    from avaffect.demo.bench.pipeline import bench_pipeline, face_check
 
     runs = []
     for i in range(cfg.repeats):
         log.info("pipeline: run %d of %d", i + 1, cfg.repeats)
-        runs.append(
-            bench_pipeline(
-                video,
-                checkpoint,
-                cfg.pipeline_backend,
-                device=cfg.device,
-                precision=precision,
-                detector=cfg.detector,
-                detector_model=cfg.detector_model,
-                detect_size=cfg.detect_size,
-                detect_every=cfg.detect_every,
-                paced=True,
-            )  # fmt: skip
-        )
+        runs.append(bench_pipeline(video, options=stream_options(cfg, checkpoint, precision), paced=True))
     faces = face_check(*(sum(r[k] for r in runs) for k in ("frames", "frames_with_face", "face_rows")))
     if not faces["measured"]:
         log.warning("pipeline: %s", faces["not_measured"])
@@ -184,20 +172,16 @@ def _median_over_runs(runs: list[dict]) -> dict:
 
 
 def streams(
-    cfg: BenchConfig, video: Path, checkpoint: Path, precision: str, cache: Path | None, gpu: bool
+    cfg: BenchOptions, video: Path, checkpoint: Path, precision: str, cache: Path | None, gpu: bool
 ) -> dict:
-    from avaffect.demo.bench_streams import bench_streams
+    from avaffect.demo.bench.streams import bench_streams
     from avaffect.engines import load_engine
-    from avaffect.realtime.launch import RunOptions
 
+    options = stream_options(cfg, checkpoint, precision)
     engine = load_engine(
-        checkpoint, cfg.pipeline_backend, cfg.device, precision=precision, cache_dir=cache
-    )
-    options = RunOptions(
-        detector=cfg.detector, detector_model=cfg.detector_model, detect_size=cfg.detect_size
-    )
-    if cfg.detect_every is not None:
-        options = replace(options, detect_every=cfg.detect_every)
+        checkpoint, options.backend, options.device, precision=precision,
+        max_faces=options.max_faces, cache_dir=cache,
+    )  # fmt: skip
     cap = cfg.max_streams or (64 if gpu else 4)
     result = bench_streams(video, engine, options, max_streams=cap, budget_s=cfg.streams_budget_s)
     if not result["measured"]:
@@ -206,7 +190,13 @@ def streams(
     return {**result, "backend": spec.backend, "device": spec.device, "precision": spec.precision}
 
 
-def _checkpoint(cfg: BenchConfig, tmp: Path, gpu: bool) -> tuple[Path, str, bool]:
+def stream_options(cfg: BenchOptions, checkpoint: Path, precision: str) -> RunOptions:
+    """The stream the pipeline and streams sections time: the bench's RunOptions part, on
+    the checkpoint and precision this run settled on."""
+    return replace(cfg.narrow(RunOptions), checkpoint=str(checkpoint), precision=precision)
+
+
+def _checkpoint(cfg: BenchOptions, tmp: Path, gpu: bool) -> tuple[Path, str, bool]:
     """(checkpoint file, model name, untrained?) for the run."""
     if cfg.checkpoint:
         from avaffect.checkpoint import read_config
@@ -222,7 +212,7 @@ def _checkpoint(cfg: BenchConfig, tmp: Path, gpu: bool) -> tuple[Path, str, bool
     return untrained_checkpoint(model, str(tmp), cfg.width), model, True
 
 
-def _video(cfg: BenchConfig, tmp: Path) -> tuple[Path | None, str]:
+def _video(cfg: BenchOptions, tmp: Path) -> tuple[Path | None, str]:
     """(video, what it is) for the pipeline sections, or (None, why they cannot run)."""
     if cfg.video:
         path = Path(cfg.video)
@@ -232,7 +222,7 @@ def _video(cfg: BenchConfig, tmp: Path) -> tuple[Path | None, str]:
     if cfg.face_image:
         import cv2
 
-        from avaffect.realtime.bench import make_bench_video
+        from avaffect.demo.bench.pipeline import make_bench_video
 
         face = cv2.imread(cfg.face_image)
         if face is None:

@@ -1,7 +1,7 @@
 """Training-time augmentation of the face input, seeded per sample.
 
 The trainer hands a :class:`FaceAugment` to the dataset (``augment=``); before each sample
-:class:`avaffect.train.sampling.SeededSamples` reseeds it with a seed derived from (run seed,
+:class:`avaffect.train.loop.sampling.SeededSamples` reseeds it with a seed derived from (run seed,
 epoch, position in the epoch). So the augmentation of a sample never depends on which loader
 worker drew it, nor on whether the run was resumed half-way through an epoch: the exactness
 ``--resume`` promises holds with augmentation on.

@@ -8,6 +8,7 @@ is counted twice) and the shards are gathered before scoring.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -17,11 +18,16 @@ from tqdm import tqdm
 from avaffect.errors import AvaffectError
 from avaffect.labels import EXPRESSIONS, NUM_EXPRESSIONS
 from avaffect.shipped import resolve_checkpoint
-from avaffect.train.batches import forward_batch, targets_of, to_device
 from avaffect.train.data import open_dataset
 from avaffect.train.data.registry import has_sequences
-from avaffect.train.distributed import DistContext, all_gather, pick_device
-from avaffect.train.metrics import confusion_matrix, evaluate_outputs, f1_per_class, mean_f1
+from avaffect.train.evaluation.metrics import (
+    confusion_matrix,
+    evaluate_outputs,
+    f1_per_class,
+    mean_f1,
+)
+from avaffect.train.loop.batches import forward_batch, targets_of, to_device
+from avaffect.train.loop.distributed import DistContext, all_gather, pick_device
 from avaffect.train.models import model_from_checkpoint
 from avaffect.train.models.base import AffectModel
 
@@ -56,21 +62,31 @@ class StillsAsSequences(Dataset):
         return {key: np.asarray(value)[None] for key, value in self.stills[index].items()}
 
 
+@dataclass(frozen=True)
+class Predicting:
+    """How a model is run over a dataset; one run's validation and centre fitting share it."""
+
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+    batch_size: int = 64
+    num_workers: int = 0
+    ctx: DistContext = SINGLE_PROCESS
+    amp: bool = False  # fp16 autocast on CUDA
+    progress: bool = False
+
+
 @torch.no_grad()
 def predict(
     model: AffectModel,
     dataset: Dataset,
+    how: Predicting,
     *,
-    device: torch.device,
-    batch_size: int,
-    num_workers: int = 0,
-    ctx: DistContext = SINGLE_PROCESS,
     keys: tuple[str, ...] = ("va", "au", "expr"),
-    amp: bool = False,
-    progress: bool = False,
     desc: str = "eval",
 ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     """(outputs, targets) of the whole dataset as frame-flat float32/int64 numpy arrays."""
+    device, batch_size, num_workers, ctx, amp, progress = (
+        how.device, how.batch_size, how.num_workers, how.ctx, how.amp, how.progress
+    )
     shard = Subset(dataset, list(range(ctx.rank, len(dataset), ctx.world_size))) if ctx.enabled else dataset
     # A generator of its own: otherwise creating the loader draws from the global RNG, and how
     # often a run validates would change its dropout masks (and break exact resume).
@@ -158,7 +174,7 @@ def sequence_end_scores(
 
 
 def score_outputs(outputs: dict[str, np.ndarray], targets: dict[str, np.ndarray]) -> dict[str, float]:
-    """The flat metrics dict (avaffect.train.metrics), AU outputs being logits."""
+    """The flat metrics dict (avaffect.train.evaluation.metrics), AU outputs being logits."""
     return evaluate_outputs(outputs, targets, au_from_logits=True)
 
 
@@ -212,10 +228,8 @@ def evaluate_checkpoint(
     opened = open_dataset(dataset, path, split, **kwargs, **dataset_options)
     data = spread_subset(StillsAsSequences(opened) if stills else opened, limit)
     torch_device = pick_device(device)
-    outputs, targets = predict(
-        model.to(torch_device), data, device=torch_device, batch_size=batch_size, num_workers=num_workers,
-        progress=progress, desc=f"eval {dataset}",
-    )
+    how = Predicting(torch_device, batch_size, num_workers, progress=progress)
+    outputs, targets = predict(model.to(torch_device), data, how, desc=f"eval {dataset}")
     metrics = score_outputs(outputs, targets)
     return {
         "checkpoint": str(ckpt_path),

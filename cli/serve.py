@@ -6,6 +6,15 @@ import argparse
 import importlib
 import logging
 
+from avaffect.cli.flags import (
+    UNSET,
+    add_detector_flags,
+    add_engine_flags,
+    add_quiet_flag,
+    options_from,
+)
+from avaffect.cli.logs import setup_logging
+
 SERVE_EPILOG = """\
 examples:
   avaffect serve                                         # http://127.0.0.1:7860, shipped default model
@@ -30,68 +39,49 @@ def add_serve_parser(subparsers) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument(
-        "--host",
-        default="127.0.0.1",
+        "--host", default=UNSET,
         help="address to listen on (default: 127.0.0.1, this machine only; 0.0.0.0: all "
         "interfaces, with a warning)",
-    )
-    p.add_argument("--port", type=int, default=7860, help="TCP port (default: 7860)")
+    )  # fmt: skip
+    p.add_argument("--port", type=int, default=UNSET, help="TCP port (default: 7860)")
     p.add_argument(
-        "--share",
-        action="store_true",
+        "--share", action="store_true", default=UNSET,
         help="also open a public *.gradio.live link (anyone with it can use the app; warns)",
-    )
-    p.add_argument("--checkpoint", metavar="NAME|PATH", help="shipped model name or checkpoint")
+    )  # fmt: skip
     p.add_argument(
-        "--backend", default="auto", help="auto, torch, onnxruntime, tensorrt, torch2trt"
-    )
-    p.add_argument("--device", help="cpu, cuda or cuda:N (default: the backend's choice)")
-    p.add_argument("--precision", default="fp32", choices=("fp32", "fp16", "bf16"))
-    p.add_argument("--detector", default="yunet", choices=("yunet", "haar"))
-    p.add_argument("--detector-model", metavar="PATH", help="YuNet .onnx file")
-    p.add_argument("--max-faces", type=int, default=8, help="most faces per frame (default: 8)")
-    p.add_argument(
-        "--max-upload-mb", type=float, default=200.0, help="largest upload (default: 200 MB)"
+        "--max-upload-mb", type=float, default=UNSET, help="largest upload (default: 200 MB)"
     )
     p.add_argument(
-        "--max-video-s", type=float, default=600.0, help="longest video analysed (default: 600 s)"
+        "--max-video-s", type=float, default=UNSET, help="longest video analysed (default: 600 s)"
     )
     p.add_argument(
-        "--max-sessions", type=int, default=4, help="live streams served at once (default: 4)"
-    )
+        "--max-sessions", type=int, default=UNSET,
+        help="live streams served at once (default: 4)",
+    )  # fmt: skip
     p.add_argument(
-        "--session-limit-s",
-        type=int,
-        default=600,
+        "--session-limit-s", type=int, default=UNSET,
         help="a live stream stops after this many seconds; Record restarts it (default: 600)",
-    )
+    )  # fmt: skip
     p.add_argument(
-        "--stream-every",
-        type=float,
-        default=0.1,
-        metavar="S",
+        "--stream-every", dest="stream_every_s", type=float, default=UNSET, metavar="S",
         help="seconds between webcam frames sent by the browser (default: 0.1)",
-    )
-    p.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
+    )  # fmt: skip
+    # every tab's stream: the same groups as live, analyze and bench (the sound is the
+    # browser's microphone or the uploaded file's track, so there are no audio flags)
+    add_engine_flags(p, checkpoint_help="shipped model name or checkpoint (default: the shipped default)")
+    add_detector_flags(p)
+    add_quiet_flag(p)
     p.set_defaults(func=run_serve)
 
 
 def run_serve(args: argparse.Namespace) -> int:
-    from avaffect.cli import setup_logging
     from avaffect.demo.options import ServeOptions
-    from avaffect.realtime.launch import load_engine_for
+    from avaffect.realtime.stream import load_engine_for
 
     setup_logging(args.quiet)
-    options = ServeOptions(
-        host=args.host, port=args.port, share=args.share, checkpoint=args.checkpoint,
-        backend=args.backend, device=args.device, precision=args.precision,
-        detector=args.detector, detector_model=args.detector_model, max_faces=args.max_faces,
-        max_upload_mb=args.max_upload_mb, max_video_s=args.max_video_s,
-        max_sessions=args.max_sessions, session_limit_s=args.session_limit_s,
-        stream_every_s=args.stream_every,
-    )  # fmt: skip
+    options = options_from(ServeOptions, args)
     gradio_app = _import_app()  # before the slow engine load: a missing extra fails at once
-    engine = load_engine_for(options.run_options())
+    engine = load_engine_for(options)
     warn_if_exposed(options)
     demo = gradio_app.build_app(engine, options)
     try:

@@ -56,8 +56,7 @@ def add_parser(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.action == "synthetic":
         from avaffect.output_paths import writable_folder
-
-        from .synthetic import write_synthetic_affwild2
+        from avaffect.train.data.synthetic import write_synthetic_affwild2
 
         writable_folder(args.out, "OUT")
 
@@ -67,8 +66,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"wrote a synthetic Aff-Wild2 database to {root}")
         return 0
     from avaffect.audio import SpectrogramConfig
-
-    from .registry import open_dataset
+    from avaffect.train.data.registry import open_dataset
 
     audio = SpectrogramConfig() if args.audio else None
     data = open_dataset(args.dataset, args.path, args.split, sequence=args.sequence, audio=audio)
