@@ -11,7 +11,7 @@ TORCH_SPEC ?= torch==2.13.0
 DEMO_EXTRAS ?= onnx,audio
 EXTRAS ?= test
 
-.PHONY: setup demo-setup test lint demo train-demo clean
+.PHONY: setup demo-setup test lint demo train-demo gpu-check clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -22,7 +22,7 @@ $(BIN)/python:
 # detector travel as package data), redone when a source changes. The tests use an editable
 # install of the working tree. Each removes the other's stamp, since they replace each other.
 PACKAGE_FILES := pyproject.toml $(wildcard avaffect/*.py avaffect/weights/* train/*.py \
-	train/*/*.py train/recipes/*.toml engines/*.py realtime/*.py corpus/*.py realtime/face_detector/* demo/*.py)
+	train/*/*.py train/recipes/*.toml engines/*.py realtime/*.py corpus/*.py realtime/face_detector/* demo/*.py demo/bench/*.py cli/*.py)
 $(VENV)/.installed-demo: $(PACKAGE_FILES) | $(BIN)/python
 	$(BIN)/pip install -q ".[$(DEMO_EXTRAS)]"
 	@rm -f $(VENV)/.installed-test
@@ -83,6 +83,13 @@ train-demo: demo-setup
 		data.sequence_length=30 steps=120 eval_every=40 optim.lr=3e-4
 	$(BIN)/avaffect eval --checkpoint $(TRAIN_DEMO_DIR)/run/best.safetensors --dataset affwild2 \
 		--path $(TRAIN_DEMO_DIR)/data --split validation
+
+# Once on a machine with an NVIDIA GPU (with a CUDA build of torch: make TORCH_SPEC=torch
+# gpu-check): the CUDA tests, engine and stream benchmarks, a training probe; JSON and a
+# short table into $$OUT (or runs/gpu-check), within 8 minutes on an H100. Without a GPU it
+# prints the plan and why each part is skipped. A face video for the streams part: VIDEO=FILE
+gpu-check: setup
+	$(BIN)/python scripts/gpu_check.py $(if $(VIDEO),--video "$(VIDEO)")
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

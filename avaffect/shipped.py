@@ -9,12 +9,19 @@ was trained, and how well it does, is in docs/defaults.md (the model card); ``av
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import os
 from pathlib import Path
 
 from avaffect.errors import AvaffectError
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+
+#: ``sha256sum`` lines for every shipped file, checked before a shipped model is used, so a
+#: file damaged in an install or a copy is refused instead of predicting nonsense.
+#: After `avaffect pack` into avaffect/weights: ``(cd avaffect/weights && sha256sum *.safetensors > SHA256SUMS)``
+CHECKSUMS = "SHA256SUMS"
 
 #: shipped name -> (file in avaffect/weights, one-line description). The name is the recipe
 #: that trained it (``avaffect train NAME``), so the name alone says how to reproduce it.
@@ -59,7 +66,42 @@ def default_checkpoint() -> Path:
             "no shipped model in this install; pass --checkpoint PATH "
             "(train one with `avaffect train`), or reinstall avaffect"
         )
-    return shipped.get(DEFAULT_MODEL, next(iter(shipped.values())))
+    return verified(shipped.get(DEFAULT_MODEL, next(iter(shipped.values()))))
+
+
+def expected_checksums(folder: Path | None = None) -> dict[str, str]:
+    """file name -> sha256, from the weights folder's SHA256SUMS."""
+    folder = WEIGHTS_DIR if folder is None else folder
+    try:
+        lines = (folder / CHECKSUMS).read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return {}
+    pairs = (line.split(maxsplit=1) for line in lines if line.strip())
+    return {name.strip().lstrip("*"): digest for digest, name in pairs}
+
+
+def verified(path: Path) -> Path:
+    """``path`` (a shipped file) once its sha256 matches SHA256SUMS; one line otherwise."""
+    return _verified(path.resolve(), path.stat().st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=16)
+def _verified(path: Path, _mtime_ns: int) -> Path:
+    expected = expected_checksums(path.parent).get(path.name)
+    if expected is None:
+        raise AvaffectError(
+            f"{path}: no checksum for this shipped file in {CHECKSUMS}; reinstall avaffect"
+        )
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    if digest.hexdigest() != expected:
+        raise AvaffectError(
+            f"{path}: the shipped file is damaged (its sha256 does not match {CHECKSUMS}); "
+            "reinstall avaffect, or pass --checkpoint with a file of your own"
+        )
+    return path
 
 
 def resolve_checkpoint(name_or_path: str | os.PathLike) -> Path:
@@ -69,7 +111,7 @@ def resolve_checkpoint(name_or_path: str | os.PathLike) -> Path:
         path = WEIGHTS_DIR / SHIPPED[text][0]
         if not path.is_file():
             raise AvaffectError(f"shipped model {text!r} is missing from this install ({path}); reinstall avaffect")
-        return path
+        return verified(path)
     path = Path(name_or_path).expanduser()
     if path.is_file():
         return path

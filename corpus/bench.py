@@ -12,13 +12,15 @@ from __future__ import annotations
 import tempfile
 import time
 from collections.abc import Sequence
+from dataclasses import asdict
 
 from avaffect.corpus.inputs import find_inputs
 from avaffect.corpus.runner import run_corpus
+from avaffect.realtime.runs import AnalyzeOptions
 
 
 def bench_corpus(
-    specs: Sequence[str], jobs: Sequence[int] = (1, 2), analyze: dict | None = None,
+    specs: Sequence[str], jobs: Sequence[int] = (1, 2), options: AnalyzeOptions | None = None,
     *, progress: bool = True,
 ) -> dict:  # fmt: skip
     """One row per --jobs value: files, frames, seconds, files/hour, frames/s, speed-up."""
@@ -27,7 +29,7 @@ def bench_corpus(
     for n in jobs:
         with tempfile.TemporaryDirectory(prefix="avaffect-bench-corpus-") as out:
             start = time.perf_counter()
-            run = run_corpus(inputs, out, analyze, jobs=n, progress=progress)
+            run = run_corpus(inputs, out, options, jobs=n, progress=progress)
             seconds = time.perf_counter() - start
         frames = sum(row["frames"] or 0 for row in run.rows)
         complete = sum(row["status"] == "complete" for row in run.rows)
@@ -41,7 +43,8 @@ def bench_corpus(
     base = rows[0]["seconds"]
     for row in rows:
         row["speedup"] = round(base / row["seconds"], 2)
-    return {"inputs": [str(i.path) for i in inputs], "options": dict(analyze or {}), "runs": rows}
+    used = asdict(options or AnalyzeOptions())
+    return {"inputs": [str(i.path) for i in inputs], "options": used, "runs": rows}
 
 
 def format_corpus(result: dict) -> str:

@@ -1,8 +1,8 @@
 """One input of a corpus, analysed into its own locked folder: the code every executor runs.
 
 :func:`run_job` runs exactly what ``avaffect analyze INPUT --out FOLDER`` runs for one file
-(the same function, given the same options), so a corpus folder is indistinguishable from a
-single run's. Whatever happens, it returns the input's index row and never raises: an input
+(:func:`avaffect.realtime.runs.run_analyze`, given the same :class:`AnalyzeOptions`), so a
+corpus folder is indistinguishable from a single run's. Whatever happens, it returns the input's index row and never raises: an input
 that fails is a row that says why, and the other inputs go on. The lines the run would have
 printed go to ``log.txt`` in its folder instead of the terminal, where one progress bar over
 the files stands.
@@ -10,7 +10,6 @@ the files stands.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import io
 import logging
@@ -19,11 +18,12 @@ import signal
 import sys
 import time
 import traceback
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from avaffect.corpus.index import finished_row
 from avaffect.errors import AvaffectError
+from avaffect.realtime.runs import AnalyzeOptions
 from avaffect.run_status import EXIT_ERROR, EXIT_SIGINT, Interrupted
 
 LOG_NAME = "log.txt"
@@ -37,8 +37,15 @@ class Job:
     source: str  # the input file (absolute: every node must see the same path)
     folder: str  # its output folder (absolute)
     name: str  # that folder relative to the corpus's --out (the index's key)
-    analyze: dict = field(default_factory=dict)  # `avaffect analyze` options by name
-    overwrite: bool = True  # an unfinished earlier run's results in folder are replaced
+    options: AnalyzeOptions = field(default_factory=AnalyzeOptions)  # every input's options
+
+    def analyze_options(self) -> AnalyzeOptions:
+        """`avaffect analyze SOURCE --out FOLDER --overwrite` with the corpus's options: an
+        unfinished earlier run's results in the folder are replaced (complete ones were
+        skipped before the job was made)."""
+        return replace(
+            self.options, video=self.source, out=self.folder, overwrite=True, summary=None
+        )
 
 
 def run_job(job: Job) -> dict:
@@ -69,27 +76,10 @@ def run_job(job: Job) -> dict:
     return row
 
 
-def analyze_args(source: str, folder: str, options: dict, overwrite: bool) -> argparse.Namespace:
-    """The parsed command line of ``avaffect analyze SOURCE --out FOLDER`` with ``options``:
-    the parser's own defaults, so every option keeps the one default it is declared with."""
-    from avaffect.realtime.cli import add_analyze_parser
-
-    parser = argparse.ArgumentParser()
-    add_analyze_parser(parser.add_subparsers())
-    args = parser.parse_args(["analyze", source])
-    unknown = set(options) - set(vars(args))
-    if unknown:
-        raise AvaffectError(f"unknown analyze option(s): {', '.join(sorted(unknown))}")
-    vars(args).update(options)
-    args.video, args.inputs, args.out = source, [source], folder
-    args.overwrite, args.summary, args.quiet = overwrite, None, True
-    return args
-
-
 def _analyze(job: Job) -> int:
-    from avaffect.realtime.cli import analyze_file
+    from avaffect.realtime.runs import run_analyze
 
-    return analyze_file(analyze_args(job.source, job.folder, job.analyze, job.overwrite))
+    return run_analyze(job.analyze_options(), progress=False)
 
 
 @contextlib.contextmanager

@@ -14,6 +14,7 @@ damaged: what was decoded is analysed).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import sys
@@ -26,6 +27,8 @@ from avaffect.corpus import executors
 from avaffect.corpus.index import CorpusIndex, finished_row, is_complete, pending_row, previous_rows
 from avaffect.corpus.inputs import Input
 from avaffect.corpus.job import Job
+from avaffect.errors import AvaffectError
+from avaffect.realtime.runs import AnalyzeOptions
 from avaffect.run_status import (
     COMPLETE,
     EXIT_INCOMPLETE,
@@ -78,26 +81,24 @@ def corpus_exit_status(rows: Sequence[dict], interrupted_by: int | None = None) 
 def run_corpus(
     inputs: Sequence[Input],
     out: str | os.PathLike,
-    analyze: dict | None = None,
+    options: AnalyzeOptions | None = None,
     *,
     jobs: int = 1,
     ray: bool | str = False,
     overwrite: bool = False,
     progress: bool = True,
 ) -> CorpusRun:
-    """Analyse every input into ``out/<its name>``; ``analyze`` holds `avaffect analyze`'s
-    options by name (``{"checkpoint": ..., "no_video": True}``). ``ray``: False, True (a
-    local instance or ``$RAY_ADDRESS``) or a cluster address."""
+    """Analyse every input into ``out/<its name>`` with ``options`` (`avaffect analyze`'s;
+    their video, out and overwrite are set per input). ``ray``: False, True (a local
+    instance or ``$RAY_ADDRESS``) or a cluster address."""
     from avaffect.output_paths import writable_folder
     from avaffect.realtime.run_folder import RunFolder
 
     out = writable_folder(out, "--out").resolve()
     if jobs < 1:
-        from avaffect.errors import AvaffectError
-
         raise AvaffectError(f"--jobs must be at least 1, got {jobs}")
     with RunFolder(out, (), overwrite=True):  # the lock only: one corpus run per folder
-        return _run_locked(inputs, out, dict(analyze or {}), jobs, ray, overwrite, progress)
+        return _run_locked(inputs, out, options or AnalyzeOptions(), jobs, ray, overwrite, progress)
 
 
 def analyze_corpus(
@@ -111,14 +112,22 @@ def analyze_corpus(
     **options,
 ):
     """`avaffect analyze INPUTS --out OUT --jobs N` (or ``--ray``) from Python: ``inputs`` a
-    path, a glob or a list of them; ``options`` `avaffect analyze`'s options by name
-    (``checkpoint="...", no_video=True``...). Returns the corpus index as a DataFrame, the
-    command's exit status in ``df.attrs["exit_status"]``."""
+    path, a glob or a list of them; ``options`` are fields of
+    :class:`~avaffect.realtime.runs.AnalyzeOptions` (``checkpoint="..."``,
+    ``annotated=False``...). Returns the corpus index as a DataFrame, the command's exit
+    status in ``df.attrs["exit_status"]``."""
     from avaffect.corpus.inputs import find_inputs
 
     specs = [str(x) for x in (inputs if isinstance(inputs, (list, tuple)) else [inputs])]
+    fields = {f.name for f in dataclasses.fields(AnalyzeOptions)} - {"video", "out", "overwrite"}
+    unknown = sorted(set(options) - fields)
+    if unknown:
+        raise AvaffectError(
+            f"unknown option(s) {', '.join(unknown)}; use any of {', '.join(sorted(fields))}"
+        )
     run = run_corpus(
-        find_inputs(specs, out), out, options, jobs=jobs, ray=ray, overwrite=overwrite,
+        find_inputs(specs, out), out, AnalyzeOptions(**options), jobs=jobs, ray=ray,
+        overwrite=overwrite,
         progress=progress,
     )  # fmt: skip
     frame = run.dataframe()
@@ -126,7 +135,7 @@ def analyze_corpus(
     return frame
 
 
-def _run_locked(inputs, out: Path, analyze: dict, jobs: int, ray, overwrite: bool, progress: bool):
+def _run_locked(inputs, out: Path, options, jobs: int, ray, overwrite: bool, progress: bool):
     earlier = previous_rows(out)
     rows, todo = [], []
     for item in inputs:
@@ -138,7 +147,7 @@ def _run_locked(inputs, out: Path, analyze: dict, jobs: int, ray, overwrite: boo
             rows.append(row)
         else:
             rows.append(pending_row(item.path, item.name))
-            todo.append(Job(str(item.path), str(folder), item.name, analyze, overwrite=True))
+            todo.append(Job(str(item.path), str(folder), item.name, options))
     run = CorpusRun(out, rows, skipped=len(inputs) - len(todo))
     index = CorpusIndex(out, rows)
     index.write()

@@ -64,10 +64,7 @@ class Handlers:
 
     # -- live ------------------------------------------------------------------------
     def new_session(self) -> LiveSession:
-        o = self.options
-        return LiveSession(
-            self.engine, detector=o.detector, detector_model=o.detector_model, max_faces=o.max_faces
-        )
+        return LiveSession(self.engine, self.options)
 
     @user_errors
     def live_frame(self, image, session: LiveSession | None):
@@ -115,10 +112,7 @@ class Handlers:
             raise AvaffectError("no photo received; upload a JPEG or PNG with a face")
         o = self.options
         image = read_image(path, o.max_upload_bytes, o.max_image_pixels)
-        annotated, result = analyze_photo(
-            self.engine, image, detector=o.detector, detector_model=o.detector_model,
-            max_faces=o.max_faces,
-        )  # fmt: skip
+        annotated, result = analyze_photo(self.engine, image, o)
         n = len(result.faces)
         note = f"{n} face{'s' if n != 1 else ''} found."
         if self.engine.spec.uses_audio:
@@ -139,7 +133,7 @@ class Handlers:
             progress((done, total), desc="analysing frames", unit="frames")
 
         result = analyze_video(
-            self.engine, path, o.run_options(), new_job_dir(self.work_dir), report
+            self.engine, path, o, new_job_dir(self.work_dir), report
         )
         if result.note:
             gr.Warning(result.note)

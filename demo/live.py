@@ -23,12 +23,12 @@ import numpy as np
 
 from avaffect.audio import SpectrogramConfig
 from avaffect.engines import Engine
-from avaffect.realtime.analyzer import FrameAnalyzer, FrameResult
+from avaffect.realtime.analyzer import FrameResult
 from avaffect.realtime.audio_input import RingAudio
-from avaffect.realtime.detectors import create_detector
-from avaffect.realtime.faces import FaceFinder
+from avaffect.realtime.options import RunOptions
 from avaffect.realtime.overlay import Overlay
 from avaffect.realtime.ring_buffer import AudioRingBuffer
+from avaffect.realtime.stream import build_analyzer
 from avaffect.realtime.video_source import Frame
 from avaffect.record import FaceResult
 
@@ -96,22 +96,17 @@ class LiveSession:
     def __init__(
         self,
         engine: Engine,
+        options: RunOptions | None = None,
         *,
-        detector: str = "yunet",
-        detector_model: str | None = None,
-        max_faces: int = 8,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         spec = engine.spec
-        finder = FaceFinder(
-            create_detector(detector, detector_model),
-            spec.face,
-            max_faces=min(max_faces, spec.max_faces or max_faces),
-        )
         self.mic = BrowserMic(spec.audio) if spec.uses_audio else None
         # No waiting for sound: the browser's chunks arrive every few hundred milliseconds,
         # and a live picture must not stall for them; the gap is reported as skew instead.
-        self.analyzer = FrameAnalyzer(finder, engine, self.mic, audio_wait_s=0.0, clock=clock)
+        self.analyzer = build_analyzer(
+            options or RunOptions(), engine, self.mic, audio_wait_s=0.0, clock=clock
+        )
         self.overlay = Overlay()
         self.clock = clock
         self.frames_received = 0

@@ -1,4 +1,4 @@
-"""What `avaffect serve` can be told, as one dataclass whose defaults work."""
+"""What `avaffect serve` can be told: the server's own options composed with a stream's."""
 
 from __future__ import annotations
 
@@ -7,8 +7,9 @@ import logging
 from dataclasses import dataclass, replace
 
 from avaffect.errors import AvaffectError
+from avaffect.options import Options
 from avaffect.realtime.detector_model import find_yunet_model, yunet_unsupported
-from avaffect.realtime.launch import RunOptions
+from avaffect.realtime.options import RunOptions
 
 log = logging.getLogger("avaffect.demo")
 
@@ -16,20 +17,13 @@ LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
 
 
 @dataclass
-class ServeOptions:
-    """The app's configuration: the model, the face detector, and the limits that keep one
-    user from exhausting the server (uploads, concurrent live streams, stream length)."""
+class ServerOptions(Options):
+    """The server and the limits that keep one user from exhausting it (uploads, concurrent
+    live streams, stream length)."""
 
     host: str = "127.0.0.1"
     port: int = 7860
     share: bool = False
-    checkpoint: str | None = None  # shipped name or path; None: the first shipped model
-    backend: str = "auto"
-    device: str | None = None
-    precision: str = "fp32"
-    detector: str = "yunet"
-    detector_model: str | None = None
-    max_faces: int = 8
     max_upload_mb: float = 200.0
     max_video_s: float = 600.0  # longest uploaded video analysed, in seconds
     max_image_pixels: int = 40_000_000
@@ -37,15 +31,13 @@ class ServeOptions:
     session_limit_s: int = 600  # a live stream stops after this; the user clicks again
     stream_every_s: float = 0.1  # how often the browser sends a webcam frame
 
-    def __post_init__(self) -> None:
+    def check(self) -> None:
         if not 0 < self.port < 65536:
             raise AvaffectError(f"--port {self.port} is not a TCP port; use 1-65535 (default 7860)")
         for name in ("max_upload_mb", "max_video_s", "max_sessions", "session_limit_s"):
             if getattr(self, name) <= 0:
                 flag = "--" + name.replace("_", "-")
                 raise AvaffectError(f"{flag} must be positive, got {getattr(self, name)}")
-        if self.max_faces < 1:
-            raise AvaffectError(f"--max-faces must be at least 1, got {self.max_faces}")
         if not 0.02 <= self.stream_every_s <= 2.0:
             raise AvaffectError(
                 f"--stream-every {self.stream_every_s} s is out of range; use 0.02-2 (default 0.1)"
@@ -55,18 +47,11 @@ class ServeOptions:
     def max_upload_bytes(self) -> int:
         return int(self.max_upload_mb * 1024 * 1024)
 
-    def run_options(self) -> RunOptions:
-        """The real-time options for loading the engine and opening videos the same way
-        `avaffect live` and `avaffect analyze` do."""
-        return RunOptions(
-            checkpoint=self.checkpoint,
-            backend=self.backend,
-            device=self.device,
-            precision=self.precision,
-            detector=self.detector,
-            detector_model=self.detector_model,
-            max_faces=self.max_faces,
-        )
+
+@dataclass
+class ServeOptions(ServerOptions, RunOptions):
+    """The app's configuration: the server, and the stream every tab builds (RunOptions:
+    the model, the face detector, the audio of uploaded videos). Defaults work."""
 
 
 def resolve_detector(options: ServeOptions) -> ServeOptions:

@@ -10,12 +10,12 @@ import numpy as np
 
 from avaffect.engines import Engine
 from avaffect.errors import AvaffectError
-from avaffect.realtime.analyzer import FrameAnalyzer, FrameResult
+from avaffect.realtime.analyzer import FrameResult
 from avaffect.realtime.audio_input import RingAudio
-from avaffect.realtime.detectors import create_detector
-from avaffect.realtime.faces import FaceFinder
+from avaffect.realtime.options import RunOptions
 from avaffect.realtime.overlay import Overlay
 from avaffect.realtime.ring_buffer import AudioRingBuffer
+from avaffect.realtime.stream import build_analyzer
 from avaffect.realtime.video_source import Frame
 
 NO_FACE = "no face found in this image; upload a photo where a face is clearly visible"
@@ -24,24 +24,16 @@ NO_FACE = "no face found in this image; upload a photo where a face is clearly v
 def analyze_photo(
     engine: Engine,
     image_bgr: np.ndarray,
-    *,
-    detector: str = "yunet",
-    detector_model: str | None = None,
-    max_faces: int = 8,
+    options: RunOptions | None = None,
 ) -> tuple[np.ndarray, FrameResult]:
     """(annotated BGR copy, the frame's result) for one photo; an error when it has no face."""
     spec = engine.spec
-    finder = FaceFinder(
-        create_detector(detector, detector_model),
-        spec.face,
-        max_faces=min(max_faces, spec.max_faces or max_faces),
-    )
     silence = None
     if spec.uses_audio:  # an empty ring buffer reads as silence
         silence = RingAudio(
             AudioRingBuffer(spec.audio.sample_rate, spec.audio.context_s), spec.audio
         )
-    analyzer = FrameAnalyzer(finder, engine, silence, audio_wait_s=0.0)
+    analyzer = build_analyzer(options or RunOptions(), engine, silence, audio_wait_s=0.0)
     result = analyzer.process(Frame(image_bgr, 0, 0.0, analyzer.clock()))
     if not result.faces:
         raise AvaffectError(NO_FACE)

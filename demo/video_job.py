@@ -13,7 +13,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -21,12 +21,13 @@ import pandas as pd
 from avaffect.demo.browser_video import to_browser_mp4
 from avaffect.engines import Engine
 from avaffect.errors import AvaffectError
-from avaffect.realtime.cli import run_context
-from avaffect.realtime.launch import RunOptions, build_pipeline
+from avaffect.realtime.options import RunOptions
 from avaffect.realtime.overlay import Overlay
+from avaffect.realtime.runs import run_context
 from avaffect.realtime.session import run_session
 from avaffect.realtime.sinks import CsvSink, FileSoundtrack, VideoSink
 from avaffect.realtime.stats import RunStats
+from avaffect.realtime.stream import build_pipeline
 
 log = logging.getLogger("avaffect.demo")
 
@@ -62,8 +63,7 @@ def analyze_video(
 ) -> VideoAnalysis:
     """Every frame of ``video`` with its own sound; ``progress(done, total)`` after each frame
     (``total`` is None when the container does not say how many frames it has)."""
-    run = replace(options, source=str(video), video_mode="lossless")
-    pipeline = build_pipeline(run, engine=engine, default_mode="lossless")
+    pipeline = build_pipeline(options, str(video), mode="lossless", engine=engine)
     raw_video = out_dir / "annotated_mpeg4.mp4"
     csv_path = out_dir / "results.csv"
     try:
@@ -75,7 +75,7 @@ def analyze_video(
     stats = run_session(
         pipeline, overlay=Overlay(), sinks=sinks, progress=counter, stats=RunStats()
     )
-    summary = stats.summary(**run_context(pipeline, run))
+    summary = stats.summary(**run_context(pipeline, str(video)))
     if summary["frames"] == 0:
         raise AvaffectError("this video has no frames that could be decoded; upload another video")
     rows = pd.read_csv(csv_path)

@@ -15,7 +15,9 @@ from typing import TYPE_CHECKING
 from avaffect.lazy import lazy_exports
 
 _EXPORTS = {
-    "BACKENDS": "loader",
+    "BACKENDS": "backends",
+    "EngineOptions": "options",
+    "PRECISIONS": "options",
     "Engine": "base",
     "EngineSpec": "base",
     "Outputs": "base",
@@ -23,11 +25,13 @@ _EXPORTS = {
     "export_onnx": "onnx_export",
     "load_engine": "loader",
 }
-__all__ = ["BACKENDS", "Engine", "EngineSpec", "Outputs", "State", "export_onnx", "load_engine"]
+__all__ = ["BACKENDS", "PRECISIONS", "Engine", "EngineOptions", "EngineSpec", "Outputs", "State", "export_onnx", "load_engine"]
 
 if TYPE_CHECKING:
+    from avaffect.engines.backends import BACKENDS
     from avaffect.engines.base import Engine, EngineSpec, Outputs, State
-    from avaffect.engines.loader import BACKENDS, load_engine
+    from avaffect.engines.loader import load_engine
     from avaffect.engines.onnx_export import export_onnx
+    from avaffect.engines.options import PRECISIONS, EngineOptions
 
 __getattr__ = lazy_exports(__name__, _EXPORTS)

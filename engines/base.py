@@ -23,8 +23,6 @@ from avaffect.face import FaceSpec
 from avaffect.labels import NUM_AUS, NUM_EXPRESSIONS
 from avaffect.record import FaceResult
 
-PRECISIONS = ("fp32", "fp16", "bf16")
-
 # The names of the exported single-step graph's inputs and outputs (ONNX and TensorRT alike).
 FACE_INPUT = "face"
 SPECTROGRAM_INPUT = "spectrogram"
@@ -143,6 +141,16 @@ class Outputs:
 
     def __len__(self) -> int:
         return len(self.valence_arousal)
+
+    def rows(self, index: slice) -> Outputs:
+        """These rows only (views, not copies): one frame's or one stream's share of a batch."""
+        return Outputs(
+            valence_arousal=self.valence_arousal[index],
+            au_probs=self.au_probs[index],
+            expr_probs=self.expr_probs[index],
+            embedding=None if self.embedding is None else self.embedding[index],
+            expr_scores=None if self.expr_scores is None else self.expr_scores[index],
+        )
 
     @classmethod
     def empty(cls, embedding_dim: int | None = None) -> Outputs:

@@ -1,31 +1,25 @@
 """``load_engine``: one call from a checkpoint or an engine file to a running :class:`Engine`.
 
-Backends are named in a plain dict and imported only when chosen, so a missing optional
-library (TensorRT, torch2trt, ONNX Runtime) costs nothing unless it is asked for.
+Backends are named in a dispatch table of loaders (engines/backends.py), so a backend's
+module, and the optional library it needs (TensorRT, torch2trt, ONNX Runtime), is imported
+only when it is chosen.
 """
 
 from __future__ import annotations
 
-import importlib
 import importlib.util
 import logging
 import os
 import sys
 
-from avaffect.engines.base import PRECISIONS, Engine
+from avaffect.engines.backends import BACKENDS
+from avaffect.engines.base import Engine
 from avaffect.engines.manifest import library_version
+from avaffect.engines.options import PRECISIONS
 from avaffect.engines.sources import LoadOptions, Source, resolve_source
 from avaffect.errors import AvaffectError
 
 log = logging.getLogger("avaffect")
-
-#: backend name -> "module:Class"; the class has ``load(source, options) -> Engine``.
-BACKENDS: dict[str, str] = {
-    "torch": "avaffect.engines.backend_torch:TorchEngine",
-    "onnxruntime": "avaffect.engines.backend_onnxruntime:OnnxRuntimeEngine",
-    "tensorrt": "avaffect.engines.backend_tensorrt:TensorRTEngine",
-    "torch2trt": "avaffect.engines.backend_torch2trt:Torch2TRTEngine",
-}
 
 
 def load_engine(
@@ -65,8 +59,7 @@ def load_engine(
 def backend_class(name: str) -> type:
     if name not in BACKENDS:
         raise AvaffectError(f"unknown backend {name!r}; use auto or one of {', '.join(BACKENDS)}")
-    module, cls = BACKENDS[name].split(":")
-    return getattr(importlib.import_module(module), cls)
+    return BACKENDS[name]()
 
 
 def choose_backend(source: Source, device: str | None = None) -> tuple[str, str]:

@@ -1,8 +1,8 @@
 """Real time: camera and microphone in sync, faces tracked with their own GRU state, overlays
 and sinks, behind `avaffect live` and `avaffect analyze`. See docs/realtime.md.
 
-The names below are imported on first use, so that `avaffect --help` (which imports this
-package's cli module) does not pay for OpenCV.
+The names below are imported on first use, so that `avaffect --help` (whose flag groups
+import realtime/options.py, and so this package) does not pay for OpenCV.
 """
 
 from __future__ import annotations
@@ -31,9 +31,15 @@ _EXPORTS = {
     "RunFolder": "run_folder",
     "RunStats": "stats",
     "run_session": "session",
-    "RunOptions": "launch",
-    "build_pipeline": "launch",
-    "bench_pipeline": "bench",
+    "RunOptions": "options",
+    "DetectorOptions": "options",
+    "AudioOptions": "options",
+    "build_pipeline": "stream",
+    "build_analyzer": "stream",
+    "LiveOptions": "runs",
+    "AnalyzeOptions": "runs",
+    "run_live": "runs",
+    "run_analyze": "runs",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -17,10 +17,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from avaffect.engines import Engine
+from avaffect.engines import Engine, Outputs
 from avaffect.errors import AvaffectError
 from avaffect.realtime.audio_input import AudioInput
-from avaffect.realtime.faces import FaceFinder
+from avaffect.realtime.faces import FaceBatch, FaceFinder
 from avaffect.realtime.tracked_engine import TrackedEngine
 from avaffect.realtime.video_source import Frame
 from avaffect.record import FaceResult
@@ -59,6 +59,25 @@ class FrameResult:
         return abs(self.frame.timestamp - self.audio_end)
 
 
+@dataclass
+class Prepared:
+    """A frame with its faces found and aligned and its audio cut, waiting for the model."""
+
+    frame: Frame
+    faces: FaceBatch
+    spectrogram: np.ndarray | None
+    audio_end: float | None
+    timings: dict[str, float]
+
+    def result(self, outputs: Outputs) -> FrameResult:
+        faces, frame = self.faces, self.frame
+        results = outputs.face_results(frame.timestamp, faces.track_ids, faces.detections.boxes)
+        return FrameResult(
+            frame, results, self.timings, faces.detections.landmarks, self.spectrogram,
+            self.audio_end,
+        )  # fmt: skip
+
+
 class FrameAnalyzer:
     """Faces, tracks, GRU states and audio of one stream; :meth:`process` runs one frame.
 
@@ -91,16 +110,51 @@ class FrameAnalyzer:
 
     def process(self, frame: Frame) -> FrameResult:
         """One frame through faces, audio and the engine."""
+        return self.finish(self.prepare(frame))
+
+    def prepare(self, frame: Frame) -> Prepared:
+        """Faces, tracks, crops and the audio window of ``frame``: everything but the model.
+
+        Offline, one thread prepares frames while another runs the model on the previous
+        ones (:class:`~avaffect.realtime.stages.StagedPipeline`); frames must reach
+        :meth:`finish` in the order they were prepared (the tracks and GRU states are in order).
+        """
         timings = {"capture": frame.capture_s, "queue": self.clock() - frame.captured_at}
         faces = self.finder.find(frame.image, timings)
         spectrogram, audio_end = self._audio_for(frame.timestamp, timings)
+        return Prepared(frame, faces, spectrogram, audio_end, timings)
+
+    def finish(self, prepared: Prepared) -> FrameResult:
+        """The model step of a prepared frame (GRU state carried per track)."""
         start = self.clock()
-        outputs = self.engine.step(faces, spectrogram)
-        timings["model"] = self.clock() - start
-        results = outputs.face_results(frame.timestamp, faces.track_ids, faces.detections.boxes)
-        return FrameResult(
-            frame, results, timings, faces.detections.landmarks, spectrogram, audio_end
-        )
+        outputs = self.engine.step(prepared.faces, prepared.spectrogram)
+        prepared.timings["model"] = self.clock() - start
+        return prepared.result(outputs)
+
+    @property
+    def batches_frames(self) -> bool:
+        """Whether frames may run through the model together: a frame model (no state) that
+        takes faces only. A recurrent model needs each frame's state from the one before."""
+        spec = self.engine.spec
+        return not spec.recurrent and spec.uses_face and not spec.uses_audio
+
+    def finish_many(self, batch: list[Prepared]) -> list[FrameResult]:
+        """Several prepared frames through a frame model in one step (see batches_frames);
+        each frame is charged its share of the step's time."""
+        counts = [len(p.faces) for p in batch]
+        limit = self.engine.spec.max_faces
+        if len(batch) == 1 or not self.batches_frames or (limit and sum(counts) > limit):
+            return [self.finish(p) for p in batch]
+        start = self.clock()
+        crops = np.concatenate([p.faces.crops for p in batch])
+        outputs, _ = self.engine.engine.step(crops, None, self.engine.engine.init_state(len(crops)))
+        share = (self.clock() - start) / len(batch)
+        results, first = [], 0
+        for p, n in zip(batch, counts, strict=True):
+            p.timings["model"] = share
+            results.append(p.result(outputs.rows(slice(first, first + n))))
+            first += n
+        return results
 
     def _audio_for(
         self, t: float, timings: dict[str, float]

@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Iterator
-from dataclasses import replace
+from dataclasses import fields
 from pathlib import Path
 
 import numpy as np
@@ -39,7 +39,9 @@ class Analyzer:
     defaults, chosen per input as ``avaffect analyze`` does). ``backend``: auto, torch,
     onnxruntime, tensorrt or torch2trt. ``detector``: yunet (None: the default) or haar.
     ``audio``: "auto" (use the sound when there is some), or False (never: the visual
-    model). The other keywords are `avaffect analyze`'s options of the same names.
+    model). ``options``: any other field of :class:`~avaffect.realtime.options.RunOptions`
+    (``device``, ``precision``, ``max_faces``, ``detector_model``, ``detect_size``,
+    ``detect_every``, ``mic``...), the flags of `avaffect analyze` and `live` by their names.
     """
 
     def __init__(
@@ -48,29 +50,32 @@ class Analyzer:
         backend: str = "auto",
         detector: str | None = None,
         audio: str | bool = "auto",
-        *,
-        device: str | None = None,
-        precision: str = "fp32",
-        detector_model: str | os.PathLike | None = None,
-        detect_size: int | None = None,
-        max_faces: int = 8,
+        **options,
     ) -> None:
-        from avaffect.realtime.detectors import DEFAULT_DETECT_SIZE
-        from avaffect.realtime.launch import RunOptions
+        from avaffect.realtime.options import RunOptions
         from avaffect.shipped import resolve_checkpoint
 
         if audio not in AUDIO_CHOICES:
             raise AvaffectError(f"audio must be 'auto', True or False, got {audio!r}")
+        known = {f.name for f in fields(RunOptions)} - {
+            "checkpoint",
+            "backend",
+            "detector",
+            "audio",
+        }
+        unknown = sorted(set(options) - known)
+        if unknown:
+            raise AvaffectError(
+                f"unknown option(s) {', '.join(unknown)}; use any of {', '.join(sorted(known))}"
+            )
         if checkpoint is not None:
             resolve_checkpoint(str(checkpoint))  # a wrong name or path fails here, not later
+        given = {"detector": detector} if detector is not None else {}
         self.options = RunOptions(
             checkpoint=None if checkpoint is None else str(checkpoint), backend=backend,
-            device=device, precision=precision, audio=audio is not False,
-            detector=detector or "yunet",
-            detector_model=None if detector_model is None else str(detector_model),
-            detect_size=detect_size or DEFAULT_DETECT_SIZE, max_faces=max_faces,
+            audio=audio is not False, **given, **options,
         )  # fmt: skip
-        self._image_engine = None  # (engine, detector), loaded on the first image
+        self._engine = None  # the images' engine, loaded on the first image
 
     def __repr__(self) -> str:
         o = self.options
@@ -94,36 +99,22 @@ class Analyzer:
         return results_dataframe(frame_rows(result))
 
     def _image_stream(self):
-        """A fresh stream for one image (new tracks, zero states) around the engine and
-        detector loaded on the first image: the visual default (or the checkpoint; an
-        audio-visual one hears silence, since a photo has no sound)."""
-        from avaffect.realtime.analyzer import FrameAnalyzer
+        """A fresh stream for one image (new tracks, zero states), built by the stream
+        factory around the engine loaded on the first image: the visual default (or the
+        checkpoint; an audio-visual one hears silence, since a photo has no sound), as the
+        browser app's photo tab does."""
         from avaffect.realtime.audio_input import RingAudio
-        from avaffect.realtime.faces import FaceFinder
         from avaffect.realtime.ring_buffer import AudioRingBuffer
+        from avaffect.realtime.stream import build_analyzer, load_engine_for
 
-        engine, detector = self._image_parts()
-        spec, o = engine.spec, self.options
-        finder = FaceFinder(
-            detector, spec.face, max_faces=min(o.max_faces, spec.max_faces or o.max_faces)
-        )
+        if self._engine is None:
+            self._engine = load_engine_for(self.options)
+        spec = self._engine.spec
         silence = None
         if spec.uses_audio:
             ring = AudioRingBuffer(spec.audio.sample_rate, spec.audio.context_s)
             silence = RingAudio(ring, spec.audio)
-        return FrameAnalyzer(finder, engine, silence, audio_wait_s=0.0)
-
-    def _image_parts(self):
-        if self._image_engine is None:
-            from avaffect.realtime.detectors import create_detector
-            from avaffect.realtime.launch import load_engine_for
-
-            o = self.options
-            self._image_engine = (
-                load_engine_for(o),
-                create_detector(o.detector, o.detector_model, detect_size=o.detect_size),
-            )
-        return self._image_engine
+        return build_analyzer(self.options, self._engine, silence, audio_wait_s=0.0)
 
     # -- videos --------------------------------------------------------------------------
     def analyze_video(self, path: str | os.PathLike, *, progress: bool = True):
@@ -132,18 +123,18 @@ class Analyzer:
         ``status`` "incomplete"). Ctrl-C (KeyboardInterrupt) stops it and is raised again."""
         from tqdm.auto import tqdm
 
-        from avaffect.realtime.cli import run_context, run_outcome
-        from avaffect.realtime.launch import build_pipeline
+        from avaffect.realtime.runs import run_context, run_outcome
         from avaffect.realtime.session import run_session
+        from avaffect.realtime.stream import build_pipeline
         from avaffect.realtime.tables import results_dataframe
 
-        options = replace(self.options, source=str(path), video_mode="lossless")
-        pipeline = build_pipeline(options, default_mode="lossless")
+        source = str(path)
+        pipeline = build_pipeline(self.options, source, mode="lossless")
         rows = _RowCollector()
         with tqdm(total=pipeline.video.frame_count, unit="frame", disable=not progress) as bar:
             stats = run_session(pipeline, sinks=[rows], progress=bar)
         outcome = run_outcome(stats, pipeline)
-        summary = stats.summary(**run_context(pipeline, options), **outcome)
+        summary = stats.summary(**run_context(pipeline, source), **outcome)
         if stats.interrupted:
             raise KeyboardInterrupt(summary["reason"])
         return results_dataframe(rows.rows, summary)
@@ -155,10 +146,9 @@ class Analyzer:
         ``.faces``: FaceResult with valence, arousal, expression, au_probs, box). Leaving
         the loop (break, an exception, the end) or ``close()`` stops the threads and
         releases the camera and microphone; so does ``with analyzer.stream() as s:``."""
-        from avaffect.realtime.launch import build_pipeline
+        from avaffect.realtime.stream import build_pipeline
 
-        options = replace(self.options, source=str(source))
-        return Stream(build_pipeline(options, default_mode="paced"), max_frames)
+        return Stream(build_pipeline(self.options, str(source), mode="paced"), max_frames)
 
 
 class Stream:

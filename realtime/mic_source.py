@@ -19,11 +19,11 @@ import numpy as np
 from avaffect.audio import SpectrogramConfig
 from avaffect.errors import AvaffectError
 from avaffect.realtime.audio_input import RingAudio
+from avaffect.realtime.options import MIC_BACKENDS
 from avaffect.realtime.ring_buffer import AudioRingBuffer
 
 log = logging.getLogger("avaffect.realtime")
 
-MIC_BACKENDS = ("sounddevice", "pyaudio")
 _BLOCK = 512  # samples per callback: ~12 ms at 44.1 kHz
 
 

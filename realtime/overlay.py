@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 
 from avaffect.labels import AUS
-from avaffect.realtime.pipeline import FrameResult
+from avaffect.realtime.analyzer import FrameResult
 from avaffect.record import FaceResult
 
 FONT = cv2.FONT_HERSHEY_SIMPLEX

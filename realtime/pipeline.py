@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable, Iterator
 
 from avaffect.engines import Engine
-from avaffect.realtime.analyzer import STAGES, FrameAnalyzer, FrameResult
+from avaffect.realtime.analyzer import FrameAnalyzer, FrameResult
 from avaffect.realtime.audio_input import AudioInput
 from avaffect.realtime.faces import FaceFinder
 from avaffect.realtime.handoff import END, Handoff
@@ -29,9 +29,7 @@ from avaffect.realtime.workers import Worker, join_workers, raise_first_error
 
 log = logging.getLogger("avaffect.realtime")
 
-# FrameResult and STAGES live with the per-frame work (analyzer.py); they are re-exported
-# here because overlays, sinks and statistics have always imported them from this module.
-__all__ = ["STAGES", "FrameResult", "Pipeline"]
+__all__ = ["Pipeline"]
 
 
 class Pipeline:

@@ -21,8 +21,8 @@ import cv2
 import numpy as np
 
 from avaffect.errors import AvaffectError
+from avaffect.realtime.analyzer import FrameResult
 from avaffect.realtime.file_audio import NoAudioTrack, TrackReader, import_av
-from avaffect.realtime.pipeline import FrameResult
 from avaffect.realtime.ring_buffer import AudioRingBuffer
 from avaffect.realtime.video_writer import FragmentedMp4Writer, Soundtrack, part_path
 from avaffect.record import FaceResult

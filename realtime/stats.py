@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from avaffect.realtime.pipeline import STAGES, FrameResult
+from avaffect.realtime.analyzer import STAGES, FrameResult
 
 
 def _ms(values: list[float]) -> dict[str, float]:

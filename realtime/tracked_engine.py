@@ -65,12 +65,4 @@ class TrackedEngine:
 
 def _head(outputs: Outputs, n: int) -> Outputs:
     """The first ``n`` rows of ``outputs`` (the visible faces; coasting ones follow them)."""
-    if len(outputs) == n:
-        return outputs
-    return Outputs(
-        valence_arousal=outputs.valence_arousal[:n],
-        au_probs=outputs.au_probs[:n],
-        expr_probs=outputs.expr_probs[:n],
-        embedding=None if outputs.embedding is None else outputs.embedding[:n],
-        expr_scores=None if outputs.expr_scores is None else outputs.expr_scores[:n],
-    )
+    return outputs if len(outputs) == n else outputs.rows(slice(0, n))

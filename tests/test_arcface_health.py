@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import torch
 
-from avaffect.train.arcface_health import arcface_collapse_warning
 from avaffect.train.models import create_model
+from avaffect.train.objectives.arcface_health import arcface_collapse_warning
 
 TINY = {"width": 0.125, "face_size": 32, "embedding_dim": 16}
 

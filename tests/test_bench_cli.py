@@ -96,7 +96,7 @@ def test_bench_runs_the_pipeline_and_the_streams_search_on_a_face(tmp_path, caps
 def test_a_video_without_a_face_is_never_called_measured(tmp_path, capsys):
     import numpy as np
 
-    from avaffect.realtime.bench import make_bench_video
+    from avaffect.demo.bench.pipeline import make_bench_video
 
     wall = make_bench_video(tmp_path / "wall.mp4", np.full((48, 48), 96, np.uint8), seconds=3)
     out = tmp_path / "bench.json"

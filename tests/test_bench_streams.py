@@ -9,12 +9,12 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from avaffect.demo import bench_streams
-from avaffect.demo.bench_streams import SkippedFrames
-from avaffect.demo.bench_streams import bench_streams as search
+from avaffect.demo.bench import streams as bench_streams
+from avaffect.demo.bench.pipeline import face_check
+from avaffect.demo.bench.streams import SkippedFrames
+from avaffect.demo.bench.streams import bench_streams as search
 from avaffect.demo.shared_engine import SharedEngine
-from avaffect.realtime.bench import face_check
-from avaffect.realtime.launch import RunOptions
+from avaffect.realtime.options import RunOptions
 
 
 def fake_trials(monkeypatch, capacity: int, seconds: float = 1.0, clock=None):
@@ -45,7 +45,7 @@ class FakeClock:
 
 @pytest.fixture
 def engine():
-    from avaffect.realtime.fakes import FakeEngine
+    from fakes import FakeEngine
 
     return FakeEngine()
 
@@ -110,7 +110,8 @@ def test_a_shared_engine_gives_each_stream_its_own_state_under_concurrency(tmp_p
     alone: dict = {}
     for i, face in enumerate(faces):
         run(engine, face, alone, i)
-    shared, together = SharedEngine(engine), {}
+    # A long wait makes every round after the first gather all four streams into one step.
+    shared, together = SharedEngine(engine, max_wait_s=2.0), {}
     threads = [
         threading.Thread(target=run, args=(shared, f, together, i)) for i, f in enumerate(faces)
     ]
@@ -118,9 +119,60 @@ def test_a_shared_engine_gives_each_stream_its_own_state_under_concurrency(tmp_p
         t.start()
     for t in threads:
         t.join()
-    assert shared.steps == 20
-    for i in range(4):
-        np.testing.assert_allclose(together[i], alone[i], atol=1e-6)
+    assert shared.calls == 20 and shared.steps < 20  # faces of several streams per call
+    assert shared.stats()["faces_per_engine_call"] > 1.0
+    for i in range(4):  # batched, each stream's GRU state still its own
+        np.testing.assert_allclose(together[i], alone[i], atol=1e-5)
+
+
+def test_a_shared_engine_splits_batches_at_the_engines_face_limit_and_keeps_errors_apart(
+    tmp_path,
+):
+    from dataclasses import replace
+
+    from demo_support import tiny_checkpoint
+
+    from avaffect.engines import load_engine
+    from avaffect.errors import AvaffectError
+
+    class LimitedEngine:  # a torch engine with a TensorRT-like batch limit of 3 faces
+        def __init__(self, inner):
+            self.inner, self.spec = inner, replace(inner.spec, max_faces=3)
+
+        def init_state(self, n):
+            return self.inner.init_state(n)
+
+        def step(self, faces, spectrograms, state):
+            assert len(faces) <= 3
+            return self.inner.step(faces, spectrograms, state)
+
+    engine = LimitedEngine(load_engine(str(tiny_checkpoint(tmp_path / "m.safetensors")), "torch"))
+    shape = engine.spec.face.shape
+    rng = np.random.default_rng(1)
+    faces = [rng.uniform(-1, 1, (2, *shape)).astype(np.float32) for _ in range(3)]
+    alone = [engine.step(f, None, engine.init_state(2))[0].expr_probs for f in faces]
+    shared, got, errors = SharedEngine(engine, max_wait_s=2.0), {}, {}
+    start = threading.Barrier(4)
+
+    def run(i):
+        start.wait()
+        try:
+            if i == 3:  # a wrong crop size fails this caller only
+                shared.step(np.zeros((1, 3, 8, 8), np.float32), None, engine.init_state(1))
+            else:
+                got[i] = shared.step(faces[i], None, shared.init_state(2))[0].expr_probs
+        except AvaffectError as err:
+            errors[i] = err
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert list(errors) == [3] and "faces must have shape" in str(errors[3])
+    assert shared.steps == 3  # 2 + 2 faces would pass the limit of 3: one stream a step
+    for i in range(3):
+        np.testing.assert_allclose(got[i], alone[i], atol=1e-5)
 
 
 class ReusedBufferEngine:
@@ -128,7 +180,7 @@ class ReusedBufferEngine:
     next step overwrites. Each step adds the face's mean to its state."""
 
     def __init__(self):
-        from avaffect.realtime.fakes import FakeEngine
+        from fakes import FakeEngine
 
         self.spec = FakeEngine().spec
         self.buffer = np.zeros((1, 1, 2), np.float32)

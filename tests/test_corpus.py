@@ -150,7 +150,7 @@ def test_the_same_corpus_runs_as_tasks_on_a_local_ray_instance(corpus):
     out = corpus / "ray_results"
     index = avaffect.analyze_corpus(  # from Python this time, as a notebook would
         corpus / "videos", out, ray=True, checkpoint=str(corpus / "tiny.safetensors"),
-        backend="torch", detector_model=str(YUNET), no_video=True, progress=False,
+        backend="torch", detector_model=str(YUNET), annotated=False, progress=False,
     )  # fmt: skip
     assert index.attrs["exit_status"] == EXIT_INPUTS_FAILED
     assert index.equals(avaffect.read_index(out))

@@ -28,7 +28,7 @@ from avaffect.train.data.crema_d import CremaD
 from avaffect.train.data.crema_d_clips import EMOTION_TO_OURS, SPLIT_ACTORS, CremaDClips
 from avaffect.train.data.paired_av import FER2013CremaAV
 from avaffect.train.models import create_model
-from avaffect.train.priors import AU_PRIOR, VA_PRIOR
+from avaffect.train.objectives.priors import AU_PRIOR, VA_PRIOR
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 CREMA = SHARED / "crema_d_audio"

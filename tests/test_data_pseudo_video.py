@@ -12,7 +12,7 @@ from avaffect.errors import AvaffectError
 from avaffect.face import FaceSpec
 from avaffect.train.data import FER2013PseudoVideo, open_dataset
 from avaffect.train.data.fer2013 import FER_TO_OURS
-from avaffect.train.priors import AU_PRIOR, VA_PRIOR
+from avaffect.train.objectives.priors import AU_PRIOR, VA_PRIOR
 
 SMALL = FaceSpec(size=48, color="gray")
 

@@ -26,9 +26,9 @@ av = pytest.importorskip("av", reason="PyAV writes the test videos and re-encode
 
 from avaffect.cli import main  # noqa: E402
 from avaffect.demo.app import build_app, launch  # noqa: E402
+from avaffect.demo.bench.pipeline import make_bench_video  # noqa: E402
 from avaffect.demo.options import ServeOptions  # noqa: E402
 from avaffect.engines import load_engine  # noqa: E402
-from avaffect.realtime.bench import make_bench_video  # noqa: E402
 
 pytestmark = [
     needs_faces,
@@ -225,7 +225,7 @@ def test_serve_without_a_checkpoint_says_what_to_do(capsys, monkeypatch):
 
 
 def test_serve_binds_localhost_unless_told_and_warns_when_exposed(caplog):
-    from avaffect.demo.cli import warn_if_exposed
+    from avaffect.cli.serve import warn_if_exposed
 
     assert ServeOptions().host == "127.0.0.1"
     with caplog.at_level(logging.WARNING, logger="avaffect"):

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import importlib.util
-import json
 
 import pytest
 
 from avaffect.checkpoint import CheckpointConfig, save_checkpoint
-from avaffect.engines.bench import bench_engines, format_table, main
+from avaffect.demo.bench.engines import bench_engines, format_table
 from avaffect.train.models import create_model
 
 pytest.importorskip("onnxruntime")
@@ -39,28 +38,3 @@ def test_bench_engines_times_each_backend_and_batch(tmp_path):
     table = format_table(result)
     assert "onnxruntime  cpu      fp32      2" in table and "p95 ms" in table
     assert result["model"] == "mt_vgg_rnn_lite" and result["environment"]["physical_cores"] >= 1
-
-
-def test_bench_script_prints_json(capsys):
-    code = main(
-        [
-            "--model",
-            "mt_vgg_lite",
-            "--width",
-            "0.0625",
-            "--backends",
-            "onnxruntime",
-            "--faces",
-            "1",
-            "--steps",
-            "2",
-            "--warmup",
-            "1",
-            "--json",
-        ]
-    )
-    assert code == 0
-    result = json.loads(capsys.readouterr().out)
-    assert [(r["backend"], r["faces"]) for r in result["rows"]] == [("onnxruntime", 1)]
-    assert main(["--steps", "1"]) == 2  # neither a checkpoint nor --model
-    assert "pass a CHECKPOINT or --model NAME" in capsys.readouterr().err

@@ -13,8 +13,8 @@ import pytest
 import torch
 
 from avaffect.checkpoint import CheckpointConfig, file_sha256, save_checkpoint
+from avaffect.cli.export import add_export_parser
 from avaffect.engines import export_onnx, load_engine
-from avaffect.engines.cli import add_export_parser
 from avaffect.engines.manifest import manifest_path, read_manifest
 from avaffect.errors import AvaffectError
 from avaffect.train.models import create_model

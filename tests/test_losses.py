@@ -9,7 +9,7 @@ from torch import nn
 
 from avaffect.errors import AvaffectError
 from avaffect.labels import INVALID_LABEL, INVALID_VA
-from avaffect.train.losses import (
+from avaffect.train.objectives.losses import (
     MultiTaskLoss,
     arcface_collapse_loss,
     arcface_loss,

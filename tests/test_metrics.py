@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from avaffect.labels import INVALID_LABEL, INVALID_VA
-from avaffect.train.metrics import (
+from avaffect.train.evaluation.metrics import (
     abaw_au,
     abaw_expr,
     accuracy,

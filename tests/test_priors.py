@@ -9,7 +9,7 @@ import pytest
 
 from avaffect.labels import AUS, EXPRESSIONS
 from avaffect.train.data import FER2013, open_dataset
-from avaffect.train.priors import AU_PRIOR, VA_PRIOR, au_prior, va_prior
+from avaffect.train.objectives.priors import AU_PRIOR, VA_PRIOR, au_prior, va_prior
 
 
 def aus_of(expression: str, level: float) -> set[str]:

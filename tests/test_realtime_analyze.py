@@ -193,7 +193,7 @@ def test_without_a_checkpoint_and_no_shipped_model_the_message_says_what_to_do(
 
 
 def test_bench_pipeline_reports_fps_stage_times_drops_and_latency(workdir):
-    from avaffect.realtime.bench import bench_pipeline, make_bench_video
+    from avaffect.demo.bench.pipeline import bench_pipeline, make_bench_video
 
     face = np.load(FER)["images"][3]
     video = make_bench_video(workdir / "bench.mp4", face, seconds=1.0, fps=15, sample_rate=RATE)

@@ -10,8 +10,8 @@ import pytest
 
 from avaffect.audio import SpectrogramConfig, spectrogram
 from avaffect.labels import AUS, EXPRESSIONS
+from avaffect.realtime.analyzer import FrameResult
 from avaffect.realtime.overlay import Overlay
-from avaffect.realtime.pipeline import FrameResult
 from avaffect.realtime.ring_buffer import AudioRingBuffer
 from avaffect.realtime.sinks import CsvSink, JsonlSink, MicSoundtrack, VideoSink, row_columns
 from avaffect.realtime.video_source import Frame

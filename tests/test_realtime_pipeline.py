@@ -5,12 +5,7 @@ import time
 
 import numpy as np
 import pytest
-
-from avaffect.audio import SpectrogramConfig, spectrogram_windows
-from avaffect.errors import AvaffectError
-from avaffect.realtime.audio_input import RingAudio
-from avaffect.realtime.faces import FaceFinder
-from avaffect.realtime.fakes import (
+from fakes import (
     Blob,
     BlobDetector,
     FakeCamera,
@@ -19,6 +14,11 @@ from avaffect.realtime.fakes import (
     render,
     stepped_tone,
 )
+
+from avaffect.audio import SpectrogramConfig, spectrogram_windows
+from avaffect.errors import AvaffectError
+from avaffect.realtime.audio_input import RingAudio
+from avaffect.realtime.faces import FaceFinder
 from avaffect.realtime.pipeline import Pipeline
 from avaffect.realtime.ring_buffer import AudioRingBuffer
 from avaffect.realtime.session import run_session

@@ -93,7 +93,7 @@ def test_a_shipped_model_loads_by_name_and_steps(name):
 
 @pytest.mark.parametrize("name", list(SHIPPED))
 def test_a_shipped_model_recognises_expressions_it_never_trained_on(name):
-    from avaffect.train.evaluate import evaluate_checkpoint
+    from avaffect.train.evaluation.evaluate import evaluate_checkpoint
 
     dataset, path, split, options, limit, floor = HELD_OUT[name]
     for needed in (path, CREMA_D) if "crema" in dataset else (path,):
@@ -104,3 +104,31 @@ def test_a_shipped_model_recognises_expressions_it_never_trained_on(name):
     )
     assert report["samples"] == limit
     assert report["metrics"]["expr_acc"] >= floor, report["metrics"]
+
+
+def test_every_shipped_file_has_its_checksum_and_matches_it():
+    from avaffect.shipped import WEIGHTS_DIR, expected_checksums
+
+    assert set(expected_checksums()) == {fname for fname, _ in SHIPPED.values()}
+    for name in SHIPPED:
+        assert resolve_checkpoint(name).parent == WEIGHTS_DIR  # checked, not refused
+
+
+def test_a_damaged_shipped_file_is_refused_in_one_line(tmp_path, monkeypatch, capsys):
+    import shutil
+
+    from avaffect import shipped
+
+    for fname in (SHIPPED[DEFAULT_MODEL][0], shipped.CHECKSUMS):
+        shutil.copy(shipped.WEIGHTS_DIR / fname, tmp_path / fname)
+    damaged = tmp_path / SHIPPED[DEFAULT_MODEL][0]
+    data = bytearray(damaged.read_bytes())
+    data[-1] ^= 0xFF  # one flipped byte in the last weight
+    damaged.write_bytes(bytes(data))
+    monkeypatch.setattr(shipped, "WEIGHTS_DIR", tmp_path)
+    assert main(["models", "--shipped"]) == 0  # listing needs no check
+    capsys.readouterr()
+    assert main(["export", DEFAULT_MODEL, "--to", "onnx", "--out", str(tmp_path / "x.onnx")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"avaffect: error: {damaged}: the shipped file is damaged")
+    assert "\n" not in err and "reinstall avaffect" in err

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from avaffect.errors import AvaffectError
-from avaffect.train.augment import FaceAugment, shift_edge, warp_edge
 from avaffect.train.config import AugmentSection, TrainConfig
+from avaffect.train.loop.augment import FaceAugment, shift_edge, warp_edge
 
 ALL_ON = AugmentSection(rotation=10.0, scale=0.1, erase=1.0, erase_area=0.2)
 

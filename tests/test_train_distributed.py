@@ -23,7 +23,7 @@ WORKER = textwrap.dedent(
     import os, sys
     from safetensors.torch import save_file
     from avaffect.train.config import build_config
-    from avaffect.train.trainer import train
+    from avaffect.train.loop.trainer import train
 
     data, out = sys.argv[1], sys.argv[2]
     overrides = ["model.name=mt_vgg_lite", "model.kwargs.width=0.125", "face.size=48", "batch_size=16",

@@ -134,7 +134,7 @@ def test_a_visual_model_is_scored_on_the_audio_visual_pairs_faces(tmp_path, caps
 
 def test_sequence_end_scores_read_the_last_labelled_step_of_each_sequence():
     """A clip's decision is the output after hearing all of it, not padding after its end."""
-    from avaffect.train.evaluate import sequence_end_scores
+    from avaffect.train.evaluation.evaluate import sequence_end_scores
 
     true = np.array([[2, 2, 2, -1], [4, 4, 4, 4]])
     logits = np.zeros((2, 4, 7), np.float32)

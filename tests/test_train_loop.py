@@ -14,9 +14,9 @@ from avaffect.errors import AvaffectError
 from avaffect.face import FaceSpec
 from avaffect.train.config import build_config
 from avaffect.train.data import write_synthetic_affwild2
+from avaffect.train.loop.precision import native_cpu_bf16
+from avaffect.train.loop.trainer import train
 from avaffect.train.models import create_model, model_from_checkpoint
-from avaffect.train.precision import native_cpu_bf16
-from avaffect.train.trainer import train
 
 TINY = ["model.name=mt_vgg_lite", "model.kwargs.width=0.125", "face.size=48", "batch_size=16",
         "optim.lr=1e-3", "num_workers=0", "checkpoint_every=1000"]
@@ -128,7 +128,7 @@ def test_cpu_bf16_trains_as_well_where_the_cpu_has_it(synthetic, tmp_path, capsy
 
 
 def test_cpu_bf16_falls_back_to_fp32_on_a_cpu_without_it(synthetic, tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr("avaffect.train.precision.native_cpu_bf16", lambda: False)
+    monkeypatch.setattr("avaffect.train.loop.precision.native_cpu_bf16", lambda: False)
     train(tiny(synthetic, tmp_path / "old_cpu", "steps=2", "eval_every=2", "data.val_limit=8",
                "cpu_bf16=true", "device=cpu"), progress=False)
     assert "no native bfloat16" in capsys.readouterr().out

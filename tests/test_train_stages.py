@@ -14,7 +14,7 @@ from avaffect.checkpoint import load_checkpoint, read_config
 from avaffect.cli import main
 from avaffect.train.config import build_config
 from avaffect.train.data import write_synthetic_affwild2
-from avaffect.train.trainer import train
+from avaffect.train.loop.trainer import train
 
 SMALL = ["model.kwargs.width=0.125", "face.size=48", "optim.lr=1e-3", "num_workers=0", "checkpoint_every=1000"]
 # A short audio window keeps the spectrogram stream small: 0.2 s at 16 kHz, 8 kHz band.

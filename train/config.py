@@ -28,7 +28,7 @@ except ModuleNotFoundError:  # Python 3.10
 from avaffect.audio import SpectrogramConfig
 from avaffect.errors import AvaffectError
 from avaffect.face import FaceSpec
-from avaffect.train.losses import VA_LOSSES
+from avaffect.train.objectives.losses import VA_LOSSES
 
 OPTIMIZERS = ("adam", "sgd")
 SCHEDULES = ("constant", "cosine", "step")
@@ -75,7 +75,7 @@ class OptimSection:
 
 @dataclass
 class LossSection:
-    """Arguments of :class:`avaffect.train.losses.MultiTaskLoss`."""
+    """Arguments of :class:`avaffect.train.objectives.losses.MultiTaskLoss`."""
 
     weights: dict = field(default_factory=lambda: {"va": 1.0, "au": 1.0, "expr": 1.0})
     va_loss: str = "ccc"  # ccc (the paper's eq. 3) | mse | ccc+mse

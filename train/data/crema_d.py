@@ -5,7 +5,7 @@ one clip (:mod:`.crema_d_clips`: which clips, split by actor, and their timing) 
 ``"spectrogram"`` [T, 1, F, W], one window per step at ``step_rate`` steps per second (default
 10: a 2.7 s clip is 27 steps), each the 1 s of audio ending at its step. The labels are
 constant over the clip: its expression and, with ``priors=True``, the AU and VA targets of
-:mod:`avaffect.train.priors` (as FER2013 gets them). A clip of more than ``seq_len`` steps
+:mod:`avaffect.train.objectives.priors` (as FER2013 gets them). A clip of more than ``seq_len`` steps
 keeps its first ``seq_len`` (the GRU starts from zero at the clip's start, as it does live
 when the microphone opens); a shorter one is padded at the end by repeating its last window
 with all labels masked (-1 / -5), as Aff-Wild2's sequences are, so a causal GRU's outputs
@@ -26,7 +26,7 @@ import numpy as np
 from avaffect.audio import SpectrogramConfig, spectrogram_windows
 from avaffect.errors import AvaffectError
 from avaffect.face import FaceSpec
-from avaffect.train.priors import au_prior, va_prior
+from avaffect.train.objectives.priors import au_prior, va_prior
 
 from .base import (
     RGB_FACE,

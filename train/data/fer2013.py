@@ -10,7 +10,7 @@ avaffect's order. A split is chosen by its Usage string (Training, PublicTest, P
 aliases train, val/validation/publictest, test/privatetest).
 
 ``priors=True`` also labels AUs and valence/arousal, derived from each expression through the
-published tables of :mod:`avaffect.train.priors` (soft targets for the default models' AU and
+published tables of :mod:`avaffect.train.objectives.priors` (soft targets for the default models' AU and
 VA heads; recipes set their loss weights low so that they cannot dominate the expression loss).
 """
 
@@ -24,7 +24,7 @@ import numpy as np
 
 from avaffect.errors import AvaffectError
 from avaffect.face import FaceSpec, crops_to_input
-from avaffect.train.priors import au_prior, va_prior
+from avaffect.train.objectives.priors import au_prior, va_prior
 
 from .base import GREY_FACE, AffectDataset, Augment, class_counts, make_sample, normalize_split
 

@@ -6,7 +6,7 @@ same time, one CREMA-D clip (:mod:`.crema_d_clips`) spoken with the SAME express
 frames and spectrogram windows step together at ``step_rate`` steps per second; a segment
 lasts as many steps as its clip (about 27 at the default 10 steps/s), the last one of a
 sequence cut short. The labels (the expression and, with ``priors=True``, the AU and VA
-targets of :mod:`avaffect.train.priors`) are constant over a segment and change where the
+targets of :mod:`avaffect.train.objectives.priors`) are constant over a segment and change where the
 next one starts. The sequence's audio is its clips laid end to end, so a window just after
 a change still hears the end of the previous clip, as a live microphone would.
 
@@ -40,7 +40,7 @@ from avaffect.audio import SpectrogramConfig, spectrogram_windows
 from avaffect.errors import AvaffectError
 from avaffect.face import FaceSpec
 from avaffect.labels import EXPRESSIONS
-from avaffect.train.priors import au_prior, va_prior
+from avaffect.train.objectives.priors import au_prior, va_prior
 
 from .base import GREY_FACE, AffectDataset, Augment, class_counts, missing_au, missing_va
 from .crema_d_clips import CREMA_D_RATE, CremaDClips, check_step_rate, step_end_samples

@@ -3,7 +3,7 @@
 ``FER2013PseudoVideo(path, "train", seq_len=32)[i]`` is a sequence of ``seq_len`` frames made
 of consecutive *segments*: each segment is one FER2013 face under a smooth random trajectory
 (:mod:`.pseudo_motion`), lasting a random number of frames in ``segments``; its labels (the
-expression and, with ``priors=True``, the AU and VA targets of :mod:`avaffect.train.priors`)
+expression and, with ``priors=True``, the AU and VA targets of :mod:`avaffect.train.objectives.priors`)
 are constant over the segment and change where the next face starts. So the GRU learns to hold
 a state over a moving face and to move on when the face (the expression) changes.
 
@@ -22,7 +22,7 @@ import numpy as np
 
 from avaffect.errors import AvaffectError
 from avaffect.face import FaceSpec, crops_to_input
-from avaffect.train.priors import au_prior, va_prior
+from avaffect.train.objectives.priors import au_prior, va_prior
 
 from .base import GREY_FACE, AffectDataset, Augment, class_counts, missing_au, missing_va
 from .fer2013 import FER2013

@@ -12,56 +12,116 @@ from __future__ import annotations
 
 import inspect
 import os
-from importlib import import_module
+from dataclasses import dataclass
 from pathlib import Path
 
 from avaffect.audio import SpectrogramConfig
 from avaffect.errors import AvaffectError
 from avaffect.face import FaceSpec
+from avaffect.lazy import Loader
 
 from .base import AffectDataset
 
-# name -> (module, frame dataset class or None, sequence dataset class or None); imported when used
-LOADERS: dict[str, tuple[str, str | None, str | None]] = {
-    "affwild2": ("affwild2", "AffWild2Frames", "AffWild2Sequences"),
-    "fer2013": ("fer2013", "FER2013", None),
-    "affectnet": ("affectnet", "AffectNet", None),
-    "rafdb": ("rafdb", "RAFDB", None),
-    "imagefolder": ("imagefolder", "ImageFolder", None),
+
+@dataclass(frozen=True)
+class DatasetClasses:
+    """A database's loaders: one of frames (still images) and one of sequences (video, audio)."""
+
+    frames: type[AffectDataset] | None = None
+    sequences: type[AffectDataset] | None = None
+
+
+def _affwild2() -> DatasetClasses:
+    from .affwild2 import AffWild2Frames, AffWild2Sequences
+
+    return DatasetClasses(AffWild2Frames, AffWild2Sequences)
+
+
+def _fer2013() -> DatasetClasses:
+    from .fer2013 import FER2013
+
+    return DatasetClasses(frames=FER2013)
+
+
+def _affectnet() -> DatasetClasses:
+    from .affectnet import AffectNet
+
+    return DatasetClasses(frames=AffectNet)
+
+
+def _rafdb() -> DatasetClasses:
+    from .rafdb import RAFDB
+
+    return DatasetClasses(frames=RAFDB)
+
+
+def _imagefolder() -> DatasetClasses:
+    from .imagefolder import ImageFolder
+
+    return DatasetClasses(frames=ImageFolder)
+
+
+def _fer2013_video() -> DatasetClasses:
+    from .pseudo_video import FER2013PseudoVideo
+
+    return DatasetClasses(sequences=FER2013PseudoVideo)
+
+
+def _crema_d() -> DatasetClasses:
+    from .crema_d import CremaD
+
+    return DatasetClasses(sequences=CremaD)
+
+
+def _fer2013_crema_av() -> DatasetClasses:
+    from .paired_av import FER2013CremaAV
+
+    return DatasetClasses(sequences=FER2013CremaAV)
+
+
+#: dataset name -> the loader of its classes (avaffect.lazy): a database's module is imported
+#: only when it is opened.
+DATASETS: dict[str, Loader[DatasetClasses]] = {
+    "affwild2": _affwild2,
+    "fer2013": _fer2013,
+    "affectnet": _affectnet,
+    "rafdb": _rafdb,
+    "imagefolder": _imagefolder,
     # FER2013 stills moved along smooth trajectories, for the recurrent default model
-    "fer2013_video": ("pseudo_video", None, "FER2013PseudoVideo"),
+    "fer2013_video": _fer2013_video,
     # CREMA-D speech clips as spectrogram sequences, for the audio stream
-    "crema_d": ("crema_d", None, "CremaD"),
+    "crema_d": _crema_d,
     # FER2013 pseudo-video paired with CREMA-D speech of the same expression (option crema_d)
-    "fer2013_crema_av": ("paired_av", None, "FER2013CremaAV"),
+    "fer2013_crema_av": _fer2013_crema_av,
 }
 
 
 def dataset_names() -> list[str]:
-    return list(LOADERS)
+    return list(DATASETS)
 
 
 def has_sequences(name: str) -> bool:
     """Whether ``name`` has a sequence loader (for recurrent models); unknown names: False."""
-    return LOADERS.get(str(name).lower(), ("", None, None))[2] is not None
+    name = str(name).lower()
+    return name in DATASETS and DATASETS[name]().sequences is not None
 
 
 def loader_class(name: str, sequence: bool = False) -> type[AffectDataset]:
     """The dataset class for ``name``; sequences exist for video databases only."""
-    if name not in LOADERS:
-        raise AvaffectError(f"unknown dataset {name!r}; use one of: {', '.join(LOADERS)}")
-    module, frames, sequences = LOADERS[name]
-    if sequence and sequences is None:
+    if name not in DATASETS:
+        raise AvaffectError(f"unknown dataset {name!r}; use one of: {', '.join(DATASETS)}")
+    classes = DATASETS[name]()
+    if sequence and classes.sequences is None:
         raise AvaffectError(
             f"{name} has still images only; sequence (recurrent) models need affwild2, "
             "fer2013_video, crema_d (audio) or fer2013_crema_av (audio-visual)"
         )
-    if not sequence and frames is None:
+    if not sequence and classes.frames is None:
         raise AvaffectError(
             f"{name} is sequences only, for recurrent models; frame models train on a still "
             "database (fer2013, which fer2013_video and fer2013_crema_av are made from)"
         )
-    return getattr(import_module(f"{__package__}.{module}"), sequences if sequence else frames)
+    return classes.sequences if sequence else classes.frames
 
 
 def open_dataset(

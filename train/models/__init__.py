@@ -1,10 +1,10 @@
 """The model zoo of Kollias & Zafeiriou (BMVC 2019) behind one registry.
 
-``create_model(name, **kwargs)`` builds any registered model (``avaffect models`` lists
+``create_model(name, **kwargs)`` builds any model of the table (``avaffect models`` lists
 them); ``model_from_checkpoint(path)`` rebuilds a saved one from its own config.
 
-The names are loaded on first use (PEP 562), so that importing ``avaffect.train.models.cli``
-to build the command line does not import torch: ``avaffect --help`` stays instant.
+The names are loaded on first use (PEP 562), so that importing this package (as building the
+command line may) does not import torch: ``avaffect --help`` stays instant.
 """
 
 from __future__ import annotations

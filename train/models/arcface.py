@@ -2,7 +2,7 @@
 
 Backbone features -> dropout -> {VA head, AU head} and -> fc -> BN -> L2 normalisation: the
 embedding (size d). Training scores expressions by the cosine between the embedding and the
-normalised class weights W [7, d]; the loss (train/losses.py) adds the angular margin ``m``
+normalised class weights W [7, d]; the loss (train/objectives/losses.py) adds the angular margin ``m``
 to the true class and multiplies by the scale ``s``. At test time the paper classifies by the
 cosine to each class's centre, the normalised mean training embedding: after
 :meth:`ArcFaceModel.fit_centres` the "expr" output is ``s * cosine(embedding, centres)``,
@@ -27,7 +27,6 @@ from .heads import TaskHeads
 from .inputs import require
 from .options import check_dropout, check_positive_int, check_scale_margin, face_input_shape
 from .recurrent import copy_weights
-from .registry import register_model
 from .vgg import VGGTrunk
 
 #: the frame model whose trunk each ArcFace trunk is (what ``load_frame_weights`` asks for)
@@ -142,18 +141,6 @@ class ArcFaceModel(AffectModel):
         return embeddings, labels
 
 
-@register_model(
-    "mt_arcres_lite",
-    "MT-ArcRes at width 0.25, one unit per stage and a 64-d embedding for real time on a CPU",
-    width=0.25,
-    units=[1, 1, 1, 1],
-    embedding_dim=64,
-)
-@register_model(
-    "mt_arcres",
-    "ArcRes residual net with VA/AU heads and an ArcFace expression head (class centres at test time)",
-    paper_row="MT-ArcRes (ArcFace)",
-)
 def mt_arcres(
     width: float = 1.0,
     units: Sequence[int] = ARCRES_UNITS,
@@ -172,17 +159,6 @@ def mt_arcres(
     )
 
 
-@register_model(
-    "mt_arcvgg_lite",
-    "MT-ArcVGG at width 0.25 and a 64-d embedding for real time on a CPU",
-    width=0.25,
-    embedding_dim=64,
-)
-@register_model(
-    "mt_arcvgg",
-    "VGG16 (to its first fc) with VA/AU heads and an ArcFace expression head (class centres at test time)",
-    paper_row="MT-ArcVGG (ArcFace)",
-)
 def mt_arcvgg(
     width: float = 1.0,
     embedding_dim: int = 512,

@@ -26,7 +26,6 @@ from .recurrent import (
     copy_weights,
     run_stream,
 )
-from .registry import register_model
 from .vgg import VGGTrunk
 
 
@@ -116,17 +115,6 @@ class AVMTVGGRNN(RecurrentModel):
         return loaded
 
 
-@register_model(
-    "av_mt_vgg_rnn_lite",
-    "A/V-MT-VGG-RNN at width 0.25 (audio stream 0.125, as mt_vgg_rnn_audio_lite) for real time on a CPU",
-    width=0.25,
-    audio_width=0.125,
-)
-@register_model(
-    "av_mt_vgg_rnn",
-    "face and spectrogram MT-VGG-RNN streams fused by a 2-layer GRU (128), then the MT heads",
-    paper_row="A/V-MT-VGG-RNN",
-)
 def av_mt_vgg_rnn(
     width: float = 1.0,
     dropout: float = 0.4,

@@ -17,7 +17,6 @@ from torch import nn
 from .base import Trunk
 from .heads import FrameModel
 from .options import check_counts, check_task, check_width, face_input_shape, scaled
-from .registry import register_model
 
 
 class ConvBN(nn.Sequential):
@@ -140,17 +139,6 @@ class InceptionResNetTrunk(Trunk):
         return features.mean(dim=(2, 3))
 
 
-@register_model(
-    "st_inception_resnet_lite",
-    "ST-Inception-ResNet at width 0.25 with 1/2/1 blocks for real time on a CPU",
-    width=0.25,
-    blocks=[1, 2, 1],
-)
-@register_model(
-    "st_inception_resnet",
-    "single-task Inception-ResNet v1 predicting one of va | au | expr (kwarg task)",
-    paper_row="ST-Inception-ResNet (single-task baseline)",
-)
 def st_inception_resnet(
     task: str = "expr",
     width: float = 1.0,
@@ -164,17 +152,6 @@ def st_inception_resnet(
     return FrameModel(InceptionResNetTrunk(shape, width, blocks), tasks, dropout, shape)
 
 
-@register_model(
-    "mt_inception_resnet_lite",
-    "MT-Inception-ResNet at width 0.25 with 1/2/1 blocks for real time on a CPU",
-    width=0.25,
-    blocks=[1, 2, 1],
-)
-@register_model(
-    "mt_inception_resnet",
-    "multi-task Inception-ResNet v1: VA, 8 AUs and 7 expressions on its pooled features",
-    paper_row="MT-Inception-ResNet",
-)
 def mt_inception_resnet(
     width: float = 1.0,
     blocks: Sequence[int] = (5, 10, 5),

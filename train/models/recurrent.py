@@ -18,7 +18,6 @@ from .base import TASKS, AffectModel
 from .heads import TaskHeads
 from .inputs import require, require_hidden
 from .options import check_dropout, face_input_shape, spectrogram_input_shape
-from .registry import register_model
 from .vgg import VGGTrunk
 
 GRU_LAYERS = 2
@@ -147,12 +146,6 @@ def copy_weights(
     return [key for key, _ in pairs]
 
 
-@register_model("mt_vgg_rnn_lite", "MT-VGG-RNN at width 0.25 for real time on a CPU", width=0.25)
-@register_model(
-    "mt_vgg_rnn",
-    "MT-VGG trunk to its first fc, a 2-layer GRU (128) and the MT heads, over face sequences",
-    paper_row="MT-VGG-RNN",
-)
 def mt_vgg_rnn(
     width: float = 1.0,
     dropout: float = 0.4,
@@ -170,16 +163,6 @@ def mt_vgg_rnn(
 
 # A full-band 1 s spectrogram (728 x 44) is 3.5 times a 96x96 face: the lite audio stream
 # halves the width again so that it costs about what the lite face stream does.
-@register_model(
-    "mt_vgg_rnn_audio_lite",
-    "audio MT-VGG-RNN at width 0.125 for real time on a CPU",
-    width=0.125,
-)
-@register_model(
-    "mt_vgg_rnn_audio",
-    "MT-VGG-RNN over the spectrogram alone: the audio stream, trained alone in phase 1",
-    paper_row="A/V-MT-VGG-RNN audio stream (phase 1)",
-)
 def mt_vgg_rnn_audio(
     width: float = 1.0,
     dropout: float = 0.4,

@@ -14,7 +14,6 @@ from torch import nn
 from .base import Trunk
 from .heads import FrameModel
 from .options import check_task, check_width, face_input_shape, halved, scaled
-from .registry import register_model
 
 SPHEREFACE20_STAGES = ((64, 1), (128, 2), (256, 4), (512, 1))
 FC_FEATURES = 512
@@ -65,14 +64,6 @@ class SphereFaceTrunk(Trunk):
         return self.fc(features.flatten(1))
 
 
-@register_model(
-    "st_sphereface_lite", "ST-SphereFace at width 0.25 for real time on a CPU", width=0.25
-)
-@register_model(
-    "st_sphereface",
-    "single-task SphereFace-20 predicting one of va | au | expr (kwarg task)",
-    paper_row="ST-SphereFace (single-task baseline)",
-)
 def st_sphereface(
     task: str = "expr",
     width: float = 1.0,
@@ -85,14 +76,6 @@ def st_sphereface(
     return FrameModel(SphereFaceTrunk(shape, width), tasks, dropout, shape)
 
 
-@register_model(
-    "mt_sphereface_lite", "MT-SphereFace at width 0.25 for real time on a CPU", width=0.25
-)
-@register_model(
-    "mt_sphereface",
-    "multi-task SphereFace-20: VA, 8 AUs and 7 expressions on its 512-d fc",
-    paper_row="MT-SphereFace",
-)
 def mt_sphereface(
     width: float = 1.0, dropout: float = 0.4, face_size: int = 96, in_channels: int = 3
 ) -> FrameModel:

@@ -14,7 +14,6 @@ from torch import nn
 from .base import Trunk
 from .heads import FrameModel
 from .options import check_flag, check_task, check_width, face_input_shape, halved, scaled
-from .registry import register_model
 
 #: (channels, convs) per stage
 VGG16_STAGES = ((64, 2), (128, 2), (256, 3), (512, 3), (512, 3))
@@ -127,16 +126,6 @@ class VGGTrunk(Trunk):
         return torch.relu(self.fc1(self.pool(features).flatten(1)))
 
 
-@register_model(
-    "st_vgg_lite",
-    "ST-VGG at width 0.25 for real time on a CPU",
-    width=0.25,
-)
-@register_model(
-    "st_vgg",
-    "single-task VGG16 (VGG-FACE) predicting one of va | au | expr (kwarg task)",
-    paper_row="ST-VGG (single-task baseline)",
-)
 def st_vgg(
     task: str = "expr",
     width: float = 1.0,
@@ -152,12 +141,6 @@ def st_vgg(
     return FrameModel(trunk, tasks, dropout, shape)
 
 
-@register_model("mt_vgg_lite", "MT-VGG at width 0.25 for real time on a CPU", width=0.25)
-@register_model(
-    "mt_vgg",
-    "multi-task VGG16 (VGG-FACE): VA, 8 AUs and 7 expressions on the first fc",
-    paper_row="MT-VGG",
-)
 def mt_vgg(
     width: float = 1.0,
     dropout: float = 0.4,
