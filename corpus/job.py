@@ -90,6 +90,7 @@ def _captured(log: io.StringIO):
     handler = logging.StreamHandler(log)
     handler.setFormatter(logging.Formatter("avaffect: %(message)s"))
     logger.handlers = [handler]
+    logger.setLevel(logging.INFO)  # the log says which model ran, and why
     try:
         with contextlib.redirect_stderr(log):
             yield
