@@ -189,3 +189,20 @@ def test_a_corpus_stopped_by_sigterm_says_so_and_the_same_command_finishes_it(co
     assert main(argv) == EXIT_OK
     index = avaffect.read_index(out).set_index("output")
     assert (index.status == "complete").all() and index.loc["long_mp4"].frames == 240
+
+
+def test_bench_corpus_times_the_same_inputs_at_each_jobs_value(corpus, capsys):
+    status = main(
+        [
+            "bench", "--corpus", str(corpus / "videos" / "a"), str(corpus / "videos" / "b"),
+            "--corpus-jobs", "1", "2", "--checkpoint", str(corpus / "tiny.safetensors"),
+            "--pipeline-backend", "torch", "--detector-model", str(YUNET), "--json", "-", "-q",
+        ]
+    )  # fmt: skip
+    assert status == 0
+    result = json.loads(capsys.readouterr().out)
+    assert [r["jobs"] for r in result["runs"]] == [1, 2]
+    for run in result["runs"]:
+        assert run["files"] == run["complete"] == 2 and run["frames"] == 24
+        assert run["frames_per_s"] == pytest.approx(24 / run["seconds"], rel=0.01)
+    assert result["runs"][0]["speedup"] == 1.0 and result["options"]["backend"] == "torch"
