@@ -36,7 +36,7 @@ def bench_corpus(
         rows.append(
             {
                 "jobs": n, "files": len(inputs), "complete": complete, "frames": frames,
-                "seconds": round(seconds, 2), "files_per_hour": round(len(inputs) / seconds * 3600, 1),
+                "seconds": round(seconds, 3), "files_per_hour": round(len(inputs) / seconds * 3600, 1),
                 "frames_per_s": round(frames / seconds, 2),
             }
         )  # fmt: skip
