@@ -22,7 +22,7 @@ $(BIN)/python:
 # detector travel as package data), redone when a source changes. The tests use an editable
 # install of the working tree. Each removes the other's stamp, since they replace each other.
 PACKAGE_FILES := pyproject.toml $(wildcard avaffect/*.py avaffect/weights/* train/*.py \
-	train/*/*.py train/recipes/*.toml engines/*.py realtime/*.py realtime/face_detector/* demo/*.py)
+	train/*/*.py train/recipes/*.toml engines/*.py realtime/*.py corpus/*.py realtime/face_detector/* demo/*.py demo/bench/*.py cli/*.py)
 $(VENV)/.installed-demo: $(PACKAGE_FILES) | $(BIN)/python
 	$(BIN)/pip install -q ".[$(DEMO_EXTRAS)]"
 	@rm -f $(VENV)/.installed-test

@@ -9,6 +9,8 @@ Every command exits with one of these statuses (README "Exit statuses" lists the
  3    incomplete input: the video ended before its container said it would, or a
       frame failed to decode midway; what was decoded is analysed and written
       (summary ``complete: false``, ``status: incomplete``, ``reason``)
+ 4    a corpus run (several inputs) in which at least one input failed; the others
+      ran, and the corpus index says which failed and why
 130   interrupted by SIGINT (Ctrl-C); outputs are closed and the summary says
       ``status: interrupted`` with the frames done
 143   interrupted by SIGTERM (``kill``), handled exactly like SIGINT
@@ -31,6 +33,7 @@ from contextlib import contextmanager
 EXIT_OK = 0
 EXIT_ERROR = 2
 EXIT_INCOMPLETE = 3
+EXIT_INPUTS_FAILED = 4
 EXIT_BROKEN_PIPE = 141
 _SIGNAL_EXIT = {signal.SIGINT: 130, signal.SIGTERM: 143}
 EXIT_SIGINT = _SIGNAL_EXIT[signal.SIGINT]

@@ -29,12 +29,15 @@ sections (default: all that can run here):
                capture->overlay latency (needs --face-image or --video)
   --streams N  how many 30 FPS streams one engine sustains without a dropped frame,
                searching up to N (default 64 on a GPU, 4 on the CPU)
+  --corpus INPUT...  (alone) `avaffect analyze INPUT...` at each --corpus-jobs value
+               (default 1 2), on the same inputs in one run: files/hour, frames/s, speed-up
 
 examples:
   avaffect bench                                  # untrained mt_vgg on a GPU, mt_vgg_lite on a CPU
   avaffect bench --engines --backends torch tensorrt --precisions fp16 --batch-sizes 1
   avaffect bench --face-image me.jpg --pipeline --streams 32
   avaffect bench --checkpoint model.safetensors --json results.json
+  avaffect bench --corpus videos/ --corpus-jobs 1 2 4
 
 Backends, precisions or devices that cannot run here are listed as skipped, with the reason.
 """
@@ -109,8 +112,34 @@ def add_parser(subparsers) -> None:
     )  # fmt: skip
     add_audio_flags(p)
     add_detector_flags(p)
+    p.add_argument(
+        "--corpus", nargs="+", metavar="INPUT",
+        help="time a corpus run over these files, folders or globs (this section alone; the "
+        "engine, audio and detector flags apply to it)",
+    )  # fmt: skip
+    p.add_argument(
+        "--corpus-jobs", type=int, nargs="+", default=[1, 2], metavar="N",
+        help="the --jobs values to compare (default: 1 2)",
+    )  # fmt: skip
     add_quiet_flag(p, help="no progress lines on stderr")
     p.set_defaults(func=run)
+
+
+def run_corpus_bench(args: argparse.Namespace) -> int:
+    """The corpus section: `avaffect analyze INPUT...` once per --corpus-jobs value."""
+    from avaffect.corpus.bench import bench_corpus, format_corpus
+    from avaffect.realtime.runs import AnalyzeOptions
+
+    options = options_from(AnalyzeOptions, args)
+    result = bench_corpus(args.corpus, args.corpus_jobs, options, progress=not args.quiet)
+    if args.json == "-":
+        print(json.dumps(result, indent=2))
+        return 0
+    if args.json is not None:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    print(format_corpus(result))
+    return 0
 
 
 def options_of(args: argparse.Namespace):
@@ -128,6 +157,8 @@ def run(args: argparse.Namespace) -> int:
     from avaffect.demo.bench.run import run_benchmark
 
     setup_logging(args.quiet)
+    if args.corpus:
+        return run_corpus_bench(args)
     config = options_of(args)
     if args.json not in (None, "-"):
         from avaffect.output_paths import writable_file

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 
+from avaffect.cli.corpus import add_corpus_flags, is_corpus, run_corpus_command
 from avaffect.cli.flags import (
     UNSET,
     add_audio_flags,
@@ -44,6 +45,18 @@ Rows and video survive a crash or kill -9 (the video plays up to its last second
 exit status: 0 complete; 2 error (one line says why); 3 the video ended before its
 container said it would (truncated or damaged: results cover what was decoded);
 130 Ctrl-C, 143 SIGTERM (outputs closed, summary says "interrupted").
+
+a corpus (several inputs, folders, globs):
+  avaffect analyze videos/ --out results/ --jobs 2    # 2 processes, cores shared out
+  avaffect analyze 'lab/**/*.mov' a.mp4 --out results/ --no-video
+  avaffect analyze videos/ --out /shared/results --ray auto   # tasks on a Ray cluster
+
+each input gets results/<its path from the inputs' common folder>_<ext>/ with the files
+above and log.txt; results/index.csv (and index.parquet with pyarrow) has one row per input:
+status, exit_status, reason, frames, faces, seconds, mean valence/arousal, dominant
+expression. Re-running the same command skips complete inputs and redoes the rest; one
+failed input never stops the others. Exit status: 0 all complete; 3 some incomplete;
+4 some failed (see the index); 130/143 interrupted (re-run to finish).
 """
 
 
@@ -88,17 +101,23 @@ def add_live_parser(subparsers) -> None:
 def add_analyze_parser(subparsers) -> None:
     p = subparsers.add_parser(
         "analyze",
-        help="analyze a video file (every frame, as fast as possible)",
+        help="analyze a video file, or a whole corpus (every frame, as fast as possible)",
         description="Run the real-time pipeline over a video file, frame by frame with nothing "
         "dropped, using its own audio track, and write rows, an annotated video and a summary.",
         epilog=ANALYZE_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("video", help="the video file")
+    p.add_argument(
+        "inputs", nargs="+", metavar="INPUT",
+        help="a video or image file; or several, folders (searched for videos and images) "
+        "and globs: a corpus, one results folder per input under --out",
+    )  # fmt: skip
     p.add_argument(
         "--out", metavar="DIR", default=UNSET,
-        help="output folder (default: VIDEO's name + _avaffect)",
+        help="output folder (default: VIDEO's name + _avaffect; for one folder, its name + "
+        "_avaffect; several inputs need it)",
     )  # fmt: skip
+    add_corpus_flags(p)
     p.add_argument(
         "--no-video", dest="annotated", action="store_false", default=UNSET,
         help="skip the annotated video (faster)",
@@ -119,7 +138,11 @@ def run_live(args: argparse.Namespace) -> int:
 
 
 def run_analyze(args: argparse.Namespace) -> int:
+    """One file, as always; several inputs, a folder, a glob or --ray: a corpus run."""
     from avaffect.realtime import runs
 
     setup_logging(args.quiet)
-    return runs.run_analyze(options_from(runs.AnalyzeOptions, args), progress=not args.quiet)
+    if is_corpus(args):
+        return run_corpus_command(args)
+    options = options_from(runs.AnalyzeOptions, args, video=args.inputs[0])
+    return runs.run_analyze(options, progress=not args.quiet)

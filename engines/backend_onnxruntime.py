@@ -3,7 +3,9 @@
 On the CPU the inputs are plain numpy arrays handed to ``session.run`` (IOBinding buys
 nothing there: the data is already in host memory). The intra-op thread pool is sized to
 the physical cores this process may use: hyper-threads share one core's vector units, so
-more threads than cores only add synchronisation to these small convolutions.
+more threads than cores only add synchronisation to these small convolutions. A process
+that shares the machine with others of its kind (a corpus run's workers) sets
+``$AVAFFECT_THREADS`` to its share instead.
 """
 
 from __future__ import annotations
@@ -54,6 +56,12 @@ def physical_cores() -> int:
     return max(1, len(cores))
 
 
+def _threads_from_env() -> int | None:
+    """``$AVAFFECT_THREADS``, the thread share a corpus worker is given, if set and valid."""
+    value = os.environ.get("AVAFFECT_THREADS", "")
+    return int(value) if value.isdigit() and int(value) > 0 else None
+
+
 class OnnxRuntimeEngine(StepEngine):
     """An exported ``.onnx`` (with its manifest) run by ONNX Runtime."""
 
@@ -68,7 +76,7 @@ class OnnxRuntimeEngine(StepEngine):
             device = "cuda" if "CUDAExecutionProvider" in ort.get_available_providers() else "cpu"
         providers = self._providers(ort, device)
         options = ort.SessionOptions()
-        options.intra_op_num_threads = threads or physical_cores()
+        options.intra_op_num_threads = threads or _threads_from_env() or physical_cores()
         options.inter_op_num_threads = 1  # one small graph at a time: no parallel branches
         # Idle intra-op threads sleep instead of spinning: the pipeline's other threads
         # (decoding, detection, drawing, other streams) need those cores between steps, and

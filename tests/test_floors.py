@@ -23,10 +23,12 @@ FLOORS = {
     "engines": (2, "engines"),
     "realtime": (3, "realtime"),
     "demo": (4, "demo"),
+    "corpus": (4, "corpus"),  # many inputs: beside demo, below the command line
     "cli": (5, "cli"),  # the command line
 }
 PACKAGE_OF = {"train": "avaffect.train", "engines": "avaffect.engines", "realtime": "avaffect.realtime",
-              "demo": "avaffect.demo", "cli": "avaffect.cli", "avaffect": "avaffect"}
+              "demo": "avaffect.demo", "corpus": "avaffect.corpus", "cli": "avaffect.cli",
+              "avaffect": "avaffect"}
 MODULE_STRING = re.compile(r"^avaffect(\.\w+)+(:\w+)?$")
 
 def floor_of_module(name: str) -> str:

@@ -41,11 +41,12 @@ def test_analyze_a_missing_file_and_bad_numbers(tmp_path, capsys):
     assert "--max-faces must be at least 1" in capsys.readouterr().err
 
 
-def test_a_folder_given_as_the_video_is_called_a_folder(tmp_path, capsys):
+def test_a_folder_without_videos_is_refused_naming_what_was_looked_for(tmp_path, capsys):
+    (tmp_path / "notes.txt").write_text("no video here")
     assert main(["analyze", str(tmp_path), "--out", str(tmp_path / "out"), "-q"]) == 2
     err = capsys.readouterr().err
-    assert "is a folder, not a video; pass one video file inside it" in err
-    assert "no such video file" not in err
+    assert "no video or image in this folder" in err and ".mp4" in err
+    assert "no such video file" not in err and not (tmp_path / "out").exists()
 
 
 def test_a_one_pixel_image_is_refused_as_too_small_and_leaves_no_output(tmp_path, capsys):
