@@ -32,9 +32,21 @@ LOADERS: dict[str, tuple[str, str | None, str | None]] = {
     "fer2013_video": ("pseudo_video", None, "FER2013PseudoVideo"),
     # CREMA-D speech clips as spectrogram sequences, for the audio stream
     "crema_d": ("crema_d", None, "CremaD"),
+    # RAVDESS speech (eight emotions, Surprise among them), and the two corpora together
+    "ravdess": ("ravdess", None, "Ravdess"),
+    "crema_d_ravdess": ("crema_d_ravdess", None, "CremaDRavdess"),
     # FER2013 pseudo-video paired with CREMA-D speech of the same expression (option crema_d)
     "fer2013_crema_av": ("paired_av", None, "FER2013CremaAV"),
 }
+
+#: datasets made of others: a model trained on one is scored on each part with the options
+#: the part accepts (``avaffect eval --dataset ravdess`` of a crema_d_ravdess model)
+PARTS: dict[str, tuple[str, ...]] = {"crema_d_ravdess": ("crema_d", "ravdess")}
+
+
+def dataset_parts(name: str) -> tuple[str, ...]:
+    """The datasets ``name`` is made of (none for a plain database)."""
+    return PARTS.get(str(name).lower(), ())
 
 
 def dataset_names() -> list[str]:
@@ -54,7 +66,7 @@ def loader_class(name: str, sequence: bool = False) -> type[AffectDataset]:
     if sequence and sequences is None:
         raise AvaffectError(
             f"{name} has still images only; sequence (recurrent) models need affwild2, "
-            "fer2013_video, crema_d (audio) or fer2013_crema_av (audio-visual)"
+            "fer2013_video, crema_d, ravdess, crema_d_ravdess (audio) or fer2013_crema_av (audio-visual)"
         )
     if not sequence and frames is None:
         raise AvaffectError(
@@ -88,7 +100,7 @@ def open_dataset(
     if audio is not None:
         if "audio" not in inspect.signature(cls).parameters:
             raise AvaffectError(
-                f"{name} has no audio; audio models need affwild2, crema_d or fer2013_crema_av"
+                f"{name} has no audio; audio models need affwild2, crema_d, ravdess, crema_d_ravdess or fer2013_crema_av"
             )
         kwargs["audio"] = audio
     try:
