@@ -27,10 +27,13 @@ examples:
   avaffect analyze talk.mp4                       # shipped default: A/V if the file has sound
   avaffect analyze talk.mp4 --out results/ --checkpoint m.safetensors --backend onnxruntime
   avaffect analyze talk.mp4 --no-video            # rows only, faster
+  avaffect analyze talk.mp4 --checkpoint default_arcvgg_fer2013 --embeddings   # + expression embeddings
 
 writes into --out: results.csv and results.jsonl (one row per face per frame),
 annotated.mp4 (with the original sound) and summary.json (frames, faces, drops, FPS,
-per-stage times, latency, A/V skew).
+per-stage times, latency, A/V skew); with --embeddings (ArcFace models) each JSONL row also
+holds the face's L2-normalised expression embedding, and results_embeddings.npy holds them
+all, float32 [rows, d], row i for results.csv's row i.
 """
 
 
@@ -71,6 +74,11 @@ def _add_common(p: argparse.ArgumentParser) -> None:
         "2-core CPU at 30 FPS; raise it for small, distant faces)",
     )
     p.add_argument("--max-faces", type=int, default=8, help="most faces per frame (default: 8)")
+    p.add_argument(
+        "--embeddings", action="store_true",
+        help="ArcFace models (default_arcvgg_fer2013): add each face's L2-normalised expression "
+        "embedding to the JSONL rows and write them as an .npy beside the CSV (row i = CSV row i)",
+    )
     p.add_argument("--summary", metavar="FILE", help="also write the run summary as JSON")
     p.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
 
@@ -186,10 +194,15 @@ def _live_sinks(args: argparse.Namespace, pipeline) -> list:
     from avaffect.realtime.sinks import CsvSink, FileSoundtrack, JsonlSink, MicSoundtrack, VideoSink
 
     sinks = []
+    if args.embeddings and not (args.csv or args.jsonl):
+        from avaffect.errors import AvaffectError
+
+        raise AvaffectError("--embeddings writes into the rows: pass --csv FILE and/or --jsonl FILE too")
     if args.csv:
         sinks.append(CsvSink(args.csv))
-    if args.jsonl:
+    if args.jsonl and not args.embeddings:
         sinks.append(JsonlSink(args.jsonl))
+    sinks += _embedding_sinks(args, pipeline, args.csv, args.jsonl)
     if args.record:
         audio = pipeline.audio
         track = None
@@ -201,10 +214,32 @@ def _live_sinks(args: argparse.Namespace, pipeline) -> list:
     return sinks
 
 
+def _embedding_sinks(args: argparse.Namespace, pipeline, csv_path, jsonl_path) -> list:
+    """With --embeddings: the JSONL rows with each face's embedding, and an .npy of them beside
+    the CSV (``results.csv`` -> ``results_embeddings.npy``); none otherwise."""
+    if not args.embeddings:
+        return []
+    from avaffect.realtime.embedding_sinks import (
+        JsonlEmbeddingSink,
+        NpyEmbeddingSink,
+        check_embeddings,
+    )
+
+    check_embeddings(pipeline.engine.spec)
+    sinks: list = [JsonlEmbeddingSink(jsonl_path)] if jsonl_path else []
+    if csv_path:
+        csv_path = Path(csv_path)
+        sinks.append(NpyEmbeddingSink(csv_path.with_name(f"{csv_path.stem}_embeddings.npy")))
+    return sinks
+
+
 def _analyze_sinks(args: argparse.Namespace, pipeline, video: Path, out: Path) -> list:
     from avaffect.realtime.sinks import CsvSink, FileSoundtrack, JsonlSink, VideoSink
 
-    sinks = [CsvSink(out / "results.csv"), JsonlSink(out / "results.jsonl")]
+    sinks = [CsvSink(out / "results.csv")]
+    if not args.embeddings:
+        sinks.append(JsonlSink(out / "results.jsonl"))
+    sinks += _embedding_sinks(args, pipeline, out / "results.csv", out / "results.jsonl")
     if not args.no_video:
         track = None if args.no_audio else FileSoundtrack(video)
         sinks.append(VideoSink(out / "annotated.mp4", pipeline.video.fps, track))
