@@ -151,10 +151,12 @@ def sequence_end_scores(
     rows = np.flatnonzero(kept)
     pred = outputs["expr"].reshape(-1, seq_len, NUM_EXPRESSIONS)[rows, last[rows]].argmax(-1)
     true = true[rows, last[rows]]
+    per_class = f1_per_class(pred, true, NUM_EXPRESSIONS)
     return {
         "sequences": int(len(rows)),
         "expr_acc": float((pred == true).mean()),
         "expr_f1": mean_f1(pred, true, NUM_EXPRESSIONS),
+        "f1_per_class": {name: (None if np.isnan(v) else float(v)) for name, v in zip(EXPRESSIONS, per_class, strict=True)},
     }
 
 
