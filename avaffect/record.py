@@ -16,7 +16,8 @@ class FaceResult:
     ``timestamp`` is seconds on the source's clock (a monotonic capture time for a live
     camera, the presentation time for a file). AU and expression values are probabilities.
     ``expression_scores`` holds the ArcFace cosine similarities to the class centres when
-    the model has that head, else None.
+    the model has that head, else None; ``embedding`` is then the face's L2-normalised
+    expression embedding (what those cosines are taken from).
     """
 
     timestamp: float
@@ -27,6 +28,7 @@ class FaceResult:
     expr_probs: np.ndarray
     box: tuple[float, float, float, float] | None = None  # x, y, w, h in frame pixels
     expression_scores: np.ndarray | None = None
+    embedding: np.ndarray | None = None  # L2-normalised expression embedding (ArcFace models)
     extra: dict = field(default_factory=dict)
 
     @property

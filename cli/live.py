@@ -35,10 +35,14 @@ examples:
   avaffect analyze talk.mp4                       # shipped default: A/V if the file has sound
   avaffect analyze talk.mp4 --out results/ --checkpoint m.safetensors --backend onnxruntime
   avaffect analyze talk.mp4 --no-video            # rows only, faster
+  avaffect analyze talk.mp4 --checkpoint default_arcvgg_fer2013 --embeddings   # + expression embeddings
 
 writes into --out: results.csv and results.jsonl (one row per face per frame),
 annotated.mp4 (with the original sound) and summary.json (complete or not, frames, faces,
-drops, FPS, per-stage times, latency, A/V skew). The folder is locked while the run lasts;
+drops, FPS, per-stage times, latency, A/V skew); with --embeddings (ArcFace models) each
+JSONL row also holds the face's L2-normalised expression embedding, and
+results_embeddings.npy holds them all, float32 [rows, d], row i for results.csv's row i.
+The folder is locked while the run lasts;
 one that holds an earlier run's results is refused unless --overwrite is given.
 Rows and video survive a crash or kill -9 (the video plays up to its last second).
 
@@ -66,6 +70,11 @@ def _add_run_flags(p: argparse.ArgumentParser, *, microphone: bool) -> None:
     add_audio_flags(p, microphone=microphone)
     add_detector_flags(p)
     p.add_argument("--summary", metavar="FILE", default=UNSET, help="also write the run summary as JSON")
+    p.add_argument(
+        "--embeddings", action="store_true", default=UNSET,
+        help="ArcFace models (default_arcvgg_fer2013): add each face's L2-normalised expression "
+        "embedding to the JSONL rows and write them as an .npy beside the CSV (row i = CSV row i)",
+    )  # fmt: skip
     add_quiet_flag(p)
 
 

@@ -185,6 +185,7 @@ class Outputs:
                 expr_probs=self.expr_probs[i],
                 box=None if boxes is None else tuple(float(v) for v in boxes[i]),
                 expression_scores=None if self.expr_scores is None else self.expr_scores[i],
+                embedding=None if self.embedding is None else self.embedding[i],
             )
             for i, track_id in enumerate(track_ids)
         ]

@@ -16,11 +16,22 @@ from avaffect.options import Options
 from avaffect.realtime.options import RunOptions
 
 #: the files an analyze run writes into its folder
-ANALYZE_OUTPUTS = ("results.csv", "results.jsonl", "annotated.mp4", "summary.json")
+ANALYZE_OUTPUTS = (
+    "results.csv", "results.jsonl", "results_embeddings.npy", "annotated.mp4", "summary.json",
+)  # fmt: skip
 
 
 @dataclass
-class LiveOutputs(Options):
+class RowOutputs(Options):
+    """What goes into the rows, for live and analyze alike."""
+
+    # ArcFace models: each face's L2-normalised expression embedding in the JSONL rows, and
+    # all of them as <csv name>_embeddings.npy beside the CSV (row i = CSV row i)
+    embeddings: bool = False
+
+
+@dataclass
+class LiveOutputs(RowOutputs):
     """What a live run writes besides its window: each ``None`` is not written."""
 
     csv: str | None = None  # one row per face per frame
@@ -39,7 +50,7 @@ class LiveOptions(LiveOutputs, RunOptions):
 
 
 @dataclass
-class AnalyzeOutputs(Options):
+class AnalyzeOutputs(RowOutputs):
     """What an analyze run writes: rows, the annotated video and the summary, in one folder."""
 
     out: str | None = None  # the folder; None: VIDEO's name + _avaffect
@@ -99,11 +110,16 @@ def check_live_outputs(options: LiveOutputs) -> None:
 def live_sinks(options: LiveOptions, pipeline) -> list:
     from avaffect.realtime.sinks import CsvSink, FileSoundtrack, JsonlSink, MicSoundtrack, VideoSink
 
+    if options.embeddings and not (options.csv or options.jsonl):
+        from avaffect.errors import AvaffectError
+
+        raise AvaffectError("--embeddings writes into the rows: pass --csv FILE and/or --jsonl FILE too")
     sinks = []
     if options.csv:
         sinks.append(CsvSink(options.csv))
-    if options.jsonl:
+    if options.jsonl and not options.embeddings:
         sinks.append(JsonlSink(options.jsonl))
+    sinks += embedding_sinks(options, pipeline, options.csv, options.jsonl)
     if options.record:
         audio = pipeline.audio
         track = None
@@ -141,10 +157,32 @@ def run_analyze(options: AnalyzeOptions, *, progress: bool = True) -> int:
 def analyze_sinks(options: AnalyzeOptions, pipeline, out: Path) -> list:
     from avaffect.realtime.sinks import CsvSink, FileSoundtrack, JsonlSink, VideoSink
 
-    sinks = [CsvSink(out / "results.csv"), JsonlSink(out / "results.jsonl")]
+    sinks = [CsvSink(out / "results.csv")]
+    if not options.embeddings:
+        sinks.append(JsonlSink(out / "results.jsonl"))
+    sinks += embedding_sinks(options, pipeline, out / "results.csv", out / "results.jsonl")
     if options.annotated:
         track = FileSoundtrack.of(options.video) if options.audio else None
         sinks.append(VideoSink(out / "annotated.mp4", pipeline.video.fps, track))
+    return sinks
+
+
+def embedding_sinks(options: RowOutputs, pipeline, csv_path, jsonl_path) -> list:
+    """With ``embeddings``: the JSONL rows with each face's embedding, and an .npy of them
+    beside the CSV (``results.csv`` -> ``results_embeddings.npy``); none otherwise."""
+    if not options.embeddings:
+        return []
+    from avaffect.realtime.embedding_sinks import (
+        JsonlEmbeddingSink,
+        NpyEmbeddingSink,
+        check_embeddings,
+    )
+
+    check_embeddings(pipeline.engine.spec)
+    sinks: list = [JsonlEmbeddingSink(jsonl_path)] if jsonl_path else []
+    if csv_path:
+        csv_path = Path(csv_path)
+        sinks.append(NpyEmbeddingSink(csv_path.with_name(f"{csv_path.stem}_embeddings.npy")))
     return sinks
 
 

@@ -12,6 +12,7 @@ import pytest
 from avaffect.audio import SpectrogramConfig
 from avaffect.checkpoint import CheckpointConfig, save_checkpoint
 from avaffect.cli import main
+from avaffect.face import FaceSpec
 from avaffect.realtime.detector_model import SHIPPED_YUNET
 
 av = pytest.importorskip("av", reason="PyAV (the 'audio' extra) writes and reads the test video")
@@ -228,3 +229,34 @@ def test_without_a_checkpoint_the_fused_model_runs_when_there_is_sound(workdir, 
     assert (summary["audio"] is not None) == (model == "av_mt_vgg_rnn_lite")
     said = "running the audio-visual model" if model.startswith("av") else "audio: n"
     assert said in caplog.text
+
+
+def arcface_checkpoint(path: Path) -> Path:
+    from avaffect.train.models.registry import create_model
+
+    kwargs = {"width": 0.0625, "embedding_dim": 16, "face_size": 48}
+    model = create_model("mt_arcres_lite", **kwargs)
+    face = FaceSpec(size=48, color="gray", template="fer2013")
+    return save_checkpoint(path, model.state_dict(), CheckpointConfig(model="mt_arcres_lite", model_kwargs=kwargs, face=face))
+
+
+def test_embeddings_go_into_the_jsonl_and_an_npy_beside_the_csv(workdir):
+    arc = arcface_checkpoint(workdir / "arc.safetensors")
+    out = workdir / "out_arc"
+    assert analyze(workdir, "talk.mp4", arc.name, "--out", str(out), "--no-video", "--embeddings") == 0
+    with open(out / "results.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    lines = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
+    embeddings = np.load(out / "results_embeddings.npy")
+    assert embeddings.shape == (len(rows), 16) == (len(lines), 16) and embeddings.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(embeddings, axis=1), 1.0, atol=1e-4)  # L2-normalised
+    np.testing.assert_allclose(lines[3]["embedding"], embeddings[3], atol=1e-5)
+    assert lines[3]["valence"] == pytest.approx(float(rows[3]["valence"]))
+
+
+def test_embeddings_from_a_model_without_them_are_refused_with_the_fix(workdir, capsys):
+    out = workdir / "out_no_arc"
+    assert main(["analyze", str(workdir / "silent.mp4"), "--checkpoint", str(workdir / "visual.safetensors"),
+                 "--detector-model", str(YUNET), "-q", "--out", str(out), "--embeddings"]) != 0
+    err = capsys.readouterr().err
+    assert "--embeddings needs an ArcFace model" in err and "default_arcvgg_fer2013" in err

@@ -142,4 +142,6 @@ def test_sequence_end_scores_read_the_last_labelled_step_of_each_sequence():
     logits[0, 2, 2] = logits[1, 3, 4] = 5.0  # ... except at the last labelled steps
     logits[0, 3, 6] = 9.0  # the padded step is not read
     scores = sequence_end_scores({"expr": logits.reshape(8, 7)}, {"expr": true.reshape(8)}, 4)
+    per_class = scores.pop("f1_per_class")  # the classes this split labels; None elsewhere
     assert scores == {"sequences": 2, "expr_acc": 1.0, "expr_f1": 1.0}
+    assert per_class["Disgust"] == per_class["Happiness"] == 1.0 and per_class["Neutral"] is None

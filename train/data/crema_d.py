@@ -12,7 +12,9 @@ with all labels masked (-1 / -5), as Aff-Wild2's sequences are, so a causal GRU'
 over the clip are unaffected.
 
 There are no faces: the trainer's face spec and face augmentation are accepted (it passes
-them to every dataset) and unused. Open it by name as
+them to every dataset) and unused. ``gain_db`` and ``noise_snr_db`` augment the training
+split's waveforms (:mod:`.voice_augment`: a random gain, and white noise at a random
+signal-to-noise ratio), as a laptop microphone varies. Open it by name as
 ``open_dataset("crema_d", folder, split, sequence=True, audio=SpectrogramConfig(...))``;
 recorded at 16 kHz, it is best trained at ``sample_rate = 16000``.
 """
@@ -38,6 +40,7 @@ from .base import (
     missing_va,
 )
 from .crema_d_clips import CremaDClips, check_step_rate, step_end_samples
+from .voice_augment import VoiceAugment
 
 
 class CremaD(AffectDataset):
@@ -56,6 +59,8 @@ class CremaD(AffectDataset):
         seq_len: int = 32,
         step_rate: float = 10.0,
         priors: bool = False,
+        gain_db: float = 0.0,
+        noise_snr_db: float = 0.0,
     ):
         if audio is None:
             raise AvaffectError(
@@ -66,10 +71,13 @@ class CremaD(AffectDataset):
             raise AvaffectError(f"seq_len must be at least 1, got {seq_len}")
         super().__init__(face, audio, augment)
         self.step_rate = check_step_rate(step_rate)
-        self.clips = CremaDClips(path, split, audio.sample_rate)
+        self.clips = self._open_clips(path, split, audio.sample_rate)
         self.split, self.seq_len = self.clips.split, seq_len
         self.steps = self.clips.steps(self.step_rate)
         self.priors = bool(priors)
+        # gain and noise on the waveform, in training only (validation and test hear the clips)
+        training = self.split == "Training"
+        self.voice_augment = VoiceAugment(gain_db, noise_snr_db) if training else VoiceAugment()
         self.tasks = ("va", "au", "expr") if self.priors else ("expr",)
         self.stats = {
             **self.clips.stats,
@@ -77,6 +85,13 @@ class CremaD(AffectDataset):
             "labelled_steps": int(np.minimum(self.steps, seq_len).sum()),
             **class_counts(self.clips.labels),
         }
+
+    def _open_clips(self, path: str | Path, split: str, sample_rate: int) -> CremaDClips:
+        return CremaDClips(path, split, sample_rate)
+
+    def _va(self, i: int, expr: np.ndarray) -> np.ndarray:
+        """The VA targets of clip ``i`` (its expression's prior), [T, 2]."""
+        return va_prior(expr)
 
     def __len__(self) -> int:
         return len(self.clips)
@@ -88,8 +103,8 @@ class CremaD(AffectDataset):
         ends = step_end_samples(steps, self.step_rate, self.audio)
         expr = np.full(self.seq_len, self.clips.labels[i], np.int64)
         sample = {
-            "spectrogram": spectrogram_windows(self.clips.samples(i), ends, self.audio),
-            "va": va_prior(expr) if self.priors else missing_va(self.seq_len),
+            "spectrogram": spectrogram_windows(self.voice_augment(self.clips.samples(i)), ends, self.audio),
+            "va": self._va(i, expr) if self.priors else missing_va(self.seq_len),
             "au": au_prior(expr) if self.priors else missing_au(self.seq_len),
             "expr": expr,
         }

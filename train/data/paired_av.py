@@ -10,8 +10,10 @@ targets of :mod:`avaffect.train.objectives.priors`) are constant over a segment 
 next one starts. The sequence's audio is its clips laid end to end, so a window just after
 a change still hears the end of the previous clip, as a live microphone would.
 
-Surprise faces are skipped: CREMA-D has no surprised speech to pair them with (counted in
-``stats["surprise_faces_skipped"]``), so the model sees no Surprise here.
+With CREMA-D alone Surprise faces are skipped: it has no surprised speech to pair them with
+(counted in ``stats["surprise_faces_skipped"]``). The option ``ravdess`` (its speech folder)
+adds RAVDESS's clips of the same split's actors (:mod:`.ravdess_clips`) to CREMA-D's, so
+surprised faces pair with RAVDESS's surprised speech and every expression is in the pairs.
 
 Splits keep faces and voices independent between training and evaluation: ``Training``
 pairs FER2013 Training faces with CREMA-D's training actors; ``validation`` and ``test``
@@ -47,6 +49,7 @@ from .crema_d_clips import CREMA_D_RATE, CremaDClips, check_step_rate, step_end_
 from .fer2013 import FER2013
 from .pseudo_motion import MotionRange
 from .pseudo_video import fill_sequences, motion_range, render_segments
+from .ravdess_clips import RavdessClips
 
 SURPRISE = EXPRESSIONS.index("Surprise")
 #: CREMA-D split -> (FER2013 usage, which rows of it)
@@ -74,6 +77,27 @@ def pair_clips(
     return out
 
 
+class ClipPool:
+    """Clips of several corpora as one: ``paths``, ``labels``, ``steps()``, ``samples(i)``."""
+
+    def __init__(self, parts: list[CremaDClips]):
+        self.parts, self.split = parts, parts[0].split
+        self.paths = [path for part in parts for path in part.paths]
+        self.labels = np.concatenate([part.labels for part in parts])
+        self.offsets = np.cumsum([0] + [len(part) for part in parts])
+        self.stats = {"actors": sum(part.stats["actors"] for part in parts)}
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def steps(self, step_rate: float) -> np.ndarray:
+        return np.concatenate([part.steps(step_rate) for part in self.parts])
+
+    def samples(self, i: int) -> np.ndarray:
+        k = int(np.searchsorted(self.offsets, i, side="right")) - 1
+        return self.parts[k].samples(i - int(self.offsets[k]))
+
+
 class FER2013CremaAV(AffectDataset):
     """Sequences ``"face"`` [T, 3, S, S], ``"spectrogram"`` [T, 1, F, W], ``"va"`` [T, 2],
     ``"au"`` [T, 8], ``"expr"`` [T]."""
@@ -90,6 +114,7 @@ class FER2013CremaAV(AffectDataset):
         augment: Augment | None = None,
         seq_len: int = 32,
         crema_d: str | Path | None = None,
+        ravdess: str | Path | None = None,
         step_rate: float = 10.0,
         priors: bool = True,
         seed: int = 0,
@@ -111,11 +136,13 @@ class FER2013CremaAV(AffectDataset):
         # plan: their lengths come from the WAV headers, so the sequences are the same ones.
         rate = audio.sample_rate if audio is not None else CREMA_D_RATE
         self.clips = CremaDClips(crema_d, split, rate)  # also checks the split
+        if ravdess is not None:
+            self.clips = ClipPool([self.clips, RavdessClips(ravdess, split, rate)])
         self.split = self.clips.split
         usage, rows = FACE_ROWS[self.split]
         stills = FER2013(path, usage, face=face)
         images, labels = stills.images[rows], stills.labels[rows]
-        keep = labels != SURPRISE
+        keep = (labels != SURPRISE) | (ravdess is not None)
         self.images, self.labels = images[keep], labels[keep]
         self.source, self.usage = stills.source, usage
         self.seq_len, self.seed = seq_len, seed

@@ -79,6 +79,18 @@ def _fer2013_crema_av() -> DatasetClasses:
     return DatasetClasses(sequences=FER2013CremaAV)
 
 
+def _ravdess() -> DatasetClasses:
+    from .ravdess import Ravdess
+
+    return DatasetClasses(sequences=Ravdess)
+
+
+def _crema_d_ravdess() -> DatasetClasses:
+    from .crema_d_ravdess import CremaDRavdess
+
+    return DatasetClasses(sequences=CremaDRavdess)
+
+
 #: dataset name -> the loader of its classes (avaffect.lazy): a database's module is imported
 #: only when it is opened.
 DATASETS: dict[str, Loader[DatasetClasses]] = {
@@ -91,9 +103,21 @@ DATASETS: dict[str, Loader[DatasetClasses]] = {
     "fer2013_video": _fer2013_video,
     # CREMA-D speech clips as spectrogram sequences, for the audio stream
     "crema_d": _crema_d,
+    # RAVDESS speech (eight emotions, Surprise among them), and the two corpora together
+    "ravdess": _ravdess,
+    "crema_d_ravdess": _crema_d_ravdess,
     # FER2013 pseudo-video paired with CREMA-D speech of the same expression (option crema_d)
     "fer2013_crema_av": _fer2013_crema_av,
 }
+
+#: datasets made of others: a model trained on one is scored on each part with the options
+#: the part accepts (``avaffect eval --dataset ravdess`` of a crema_d_ravdess model)
+PARTS: dict[str, tuple[str, ...]] = {"crema_d_ravdess": ("crema_d", "ravdess")}
+
+
+def dataset_parts(name: str) -> tuple[str, ...]:
+    """The datasets ``name`` is made of (none for a plain database)."""
+    return PARTS.get(str(name).lower(), ())
 
 
 def dataset_names() -> list[str]:
@@ -114,7 +138,7 @@ def loader_class(name: str, sequence: bool = False) -> type[AffectDataset]:
     if sequence and classes.sequences is None:
         raise AvaffectError(
             f"{name} has still images only; sequence (recurrent) models need affwild2, "
-            "fer2013_video, crema_d (audio) or fer2013_crema_av (audio-visual)"
+            "fer2013_video, crema_d, ravdess, crema_d_ravdess (audio) or fer2013_crema_av (audio-visual)"
         )
     if not sequence and classes.frames is None:
         raise AvaffectError(
@@ -148,7 +172,7 @@ def open_dataset(
     if audio is not None:
         if "audio" not in inspect.signature(cls).parameters:
             raise AvaffectError(
-                f"{name} has no audio; audio models need affwild2, crema_d or fer2013_crema_av"
+                f"{name} has no audio; audio models need affwild2, crema_d, ravdess, crema_d_ravdess or fer2013_crema_av"
             )
         kwargs["audio"] = audio
     try:

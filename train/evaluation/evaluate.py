@@ -7,6 +7,7 @@ is counted twice) and the shards are gathered before scoring.
 
 from __future__ import annotations
 
+import inspect
 import math
 from dataclasses import dataclass, field
 
@@ -19,7 +20,7 @@ from avaffect.errors import AvaffectError
 from avaffect.labels import EXPRESSIONS, NUM_EXPRESSIONS
 from avaffect.shipped import resolve_checkpoint
 from avaffect.train.data import open_dataset
-from avaffect.train.data.registry import has_sequences
+from avaffect.train.data.registry import dataset_parts, has_sequences, loader_class
 from avaffect.train.evaluation.metrics import (
     confusion_matrix,
     evaluate_outputs,
@@ -166,10 +167,12 @@ def sequence_end_scores(
     rows = np.flatnonzero(kept)
     pred = outputs["expr"].reshape(-1, seq_len, NUM_EXPRESSIONS)[rows, last[rows]].argmax(-1)
     true = true[rows, last[rows]]
+    per_class = f1_per_class(pred, true, NUM_EXPRESSIONS)
     return {
         "sequences": int(len(rows)),
         "expr_acc": float((pred == true).mean()),
         "expr_f1": mean_f1(pred, true, NUM_EXPRESSIONS),
+        "f1_per_class": {name: (None if np.isnan(v) else float(v)) for name, v in zip(EXPRESSIONS, per_class, strict=True)},
     }
 
 
@@ -182,10 +185,14 @@ def trained_options(training: dict, dataset: str) -> dict:
     """The dataset options a checkpoint was trained with, if ``dataset`` is the one it was
     trained on (else none: another database's options would not apply)."""
     config = training.get("config") or {}
-    data = config.get("data") or {}
-    if str(training.get("dataset", "")).lower() != dataset.lower():
-        return {}
-    return dict(data.get("options") or {})
+    options = dict((config.get("data") or {}).get("options") or {})
+    trained, dataset = str(training.get("dataset", "")).lower(), dataset.lower()
+    if trained == dataset:
+        return options
+    if dataset in dataset_parts(trained):  # e.g. ravdess of crema_d_ravdess: what applies to it
+        accepted = inspect.signature(loader_class(dataset, sequence=True)).parameters
+        return {key: value for key, value in options.items() if key in accepted}
+    return {}
 
 
 def evaluate_checkpoint(

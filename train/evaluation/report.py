@@ -36,6 +36,9 @@ def format_report(report: dict) -> str:
         lines += ["", f"at each sequence's last labelled step ({end['sequences']} sequences)",
                   f"  {MEASURE_NAMES['expr_acc']:<34} {end['expr_acc']:8.4f}",
                   f"  {MEASURE_NAMES['expr_f1']:<34} {end['expr_f1']:8.4f}"]
+        if end.get("f1_per_class"):  # the classes this split labels; "-" where it has none
+            lines.append("  per-class F1  " + "  ".join(
+                f"{name[:4]} {'-' if v is None else f'{v:.2f}'}" for name, v in end["f1_per_class"].items()))
     if report.get("expression"):
         lines += ["", *_expression_tables(report["expression"])]
     return "\n".join(lines)

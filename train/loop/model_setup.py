@@ -4,8 +4,9 @@ The input sizes a model is built for follow the run's own face and audio setting
 (``face_size``, ``spectrogram_shape``), so the checkpoint, its FaceSpec and its spectrogram
 config can never disagree. ``init_from`` starts a model from an earlier stage of the paper's
 recipes: the CNN trunk of a CNN-RNN or of an ArcFace net from a frame model with that trunk,
-the two streams of the audio-visual model from their phase-1 checkpoints, or the same network
-(re-training an ArcFace net on an expression database).
+the two streams of the audio-visual model from their phase-1 checkpoints (or a trained
+audio-visual model whole, its audio stream then swapped for ``init_audio_from``'s), or the same
+network (re-training an ArcFace net on an expression database).
 """
 
 from __future__ import annotations
@@ -43,7 +44,15 @@ def initialise(model: AffectModel, config: TrainConfig) -> str:
     says what was loaded ("" when nothing was asked)."""
     face_src, audio_src = config.model.init_from, config.model.init_audio_from
     if hasattr(model, "load_stream_weights") and (face_src or audio_src):
-        face_state = _weights(face_src, "model.init_from") if face_src else None
+        face_ckpt = load_checkpoint(_resolve(face_src, "model.init_from")) if face_src else None
+        if face_ckpt is not None and face_ckpt.config.model == config.model.name:
+            # a trained audio-visual model (fusion GRU and heads too), its audio stream then
+            # replaced by init_audio_from's: a new voice for a fusion that already works
+            _load_same(model, face_ckpt.state_dict, face_src)
+            if audio_src:
+                model.load_stream_weights(audio_state=_weights(audio_src, "model.init_audio_from"))
+            return f"initialised from {face_src} (same network), audio stream from {audio_src or '-'}"
+        face_state = face_ckpt.state_dict if face_ckpt is not None else None
         audio_state = _weights(audio_src, "model.init_audio_from") if audio_src else None
         model.load_stream_weights(face_state=face_state, audio_state=audio_state)
         return f"streams initialised from face={face_src or '-'} audio={audio_src or '-'}"
