@@ -42,7 +42,7 @@ def _add_common(p: argparse.ArgumentParser) -> None:
         "--checkpoint",
         metavar="NAME|PATH",
         help="shipped model name (avaffect models --shipped) or .safetensors checkpoint "
-        "(default: default_av_fer2013_crema_d when there is sound, else default_stream_fer2013)",
+        "(default: default_av_fer2013_crema_d_ravdess when there is sound, else default_stream_fer2013)",
     )
     p.add_argument(
         "--backend",
