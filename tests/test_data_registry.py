@@ -29,7 +29,8 @@ def synthetic(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_names() -> None:
     assert dataset_names() == [
-        "affwild2", "fer2013", "affectnet", "rafdb", "imagefolder", "fer2013_video", "crema_d", "fer2013_crema_av",
+        "affwild2", "fer2013", "affectnet", "rafdb", "imagefolder", "fer2013_video", "crema_d", "ravdess",
+        "crema_d_ravdess", "fer2013_crema_av",
     ]  # fmt: skip
 
 
