@@ -34,13 +34,21 @@ SHIPPED: dict[str, tuple[str, str]] = {
         "default_frame_fer2013.safetensors",
         "MT-VGG lite: VA, 8 AUs, 7 expressions from one frame",
     ),
-    "default_av_fer2013_crema_d": (
-        "default_av_fer2013_crema_d.safetensors",
-        "A/V-MT-VGG-RNN lite: face and speech fused by a GRU (live default when there is sound)",
+    "default_av_fer2013_crema_d_ravdess": (
+        "default_av_fer2013_crema_d_ravdess.safetensors",
+        "A/V-MT-VGG-RNN lite: face and speech fused by a GRU, Surprise heard (live default when there is sound; non-commercial: RAVDESS)",
+    ),
+    "default_audio_crema_d_ravdess": (
+        "default_audio_crema_d_ravdess.safetensors",
+        "audio MT-VGG-RNN lite: VA, 8 AUs, 7 expressions from speech alone (non-commercial: RAVDESS)",
     ),
     "default_audio_crema_d": (
         "default_audio_crema_d.safetensors",
-        "audio MT-VGG-RNN lite: VA, 8 AUs, 6 expressions (no Surprise) from speech alone",
+        "audio MT-VGG-RNN lite on CREMA-D alone: 6 expressions, no Surprise (starts the one above)",
+    ),
+    "default_arcvgg_fer2013": (
+        "default_arcvgg_fer2013.safetensors",
+        "MT-ArcVGG lite: VA, 8 AUs, 7 expressions by cosine to class centres, and its L2-normalised embedding",
     ),
 }
 
@@ -50,7 +58,7 @@ DEFAULT_MODEL = "default_stream_fer2013"
 
 #: what `avaffect live` and `analyze` run instead when there is sound (the file's track or a
 #: microphone) and no --checkpoint: the fused audio-visual model (used only if shipped)
-DEFAULT_AV_MODEL = "default_av_fer2013_crema_d"
+DEFAULT_AV_MODEL = "default_av_fer2013_crema_d_ravdess"
 
 
 def available_shipped() -> dict[str, Path]:

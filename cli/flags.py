@@ -46,7 +46,7 @@ def add_engine_flags(
     flag_prefix: str = "",
     precision_help: str = f"(default: {EngineOptions.precision})",
     checkpoint_help: str = "shipped model name (avaffect models --shipped) or .safetensors checkpoint "
-    "(default: default_av_fer2013_crema_d when there is sound, else default_stream_fer2013)",
+    "(default: default_av_fer2013_crema_d_ravdess when there is sound, else default_stream_fer2013)",
 ) -> None:
     """:class:`EngineOptions`: --checkpoint, --backend, --device, --precision, --max-faces.
     ``checkpoint_into``: a (mutually exclusive) group for --checkpoint; ``flag_prefix``

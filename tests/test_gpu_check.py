@@ -30,7 +30,7 @@ def test_without_a_gpu_it_prints_the_plan_and_why_and_exits_0(tmp_path):
     assert done.returncode == 0, done.stderr
     text = done.stdout
     assert "no CUDA GPU" in text.splitlines()[0] and "make TORCH_SPEC=torch" in text
-    for part in ("cuda_tests", "bench_mt_vgg_torch", "bench_default_av_fer2013_crema_d",
+    for part in ("cuda_tests", "bench_mt_vgg_torch", "bench_default_av_fer2013_crema_d_ravdess",
                  "streams", "train_probe", "bench_mt_vgg_tensorrt", "bench_mt_vgg_torch2trt"):  # fmt: skip
         line = next(line for line in text.splitlines() if line.startswith(f"- {part} "))
         assert "[skipped: no CUDA GPU]" in line
@@ -75,3 +75,14 @@ def test_a_part_that_would_pass_the_budget_is_skipped(gpu_check, tmp_path):
     parts = [gpu_check.Part("late", ["true"], 60)]
     gpu_check.run_parts(parts, tmp_path, budget_s=5)
     assert parts[0].status == "skipped" and "budget" in parts[0].skipped
+
+
+def test_the_check_benchmarks_the_shipped_defaults_users_run():
+    import importlib.util
+
+    from avaffect.shipped import DEFAULT_AV_MODEL, DEFAULT_MODEL, SHIPPED
+
+    spec = importlib.util.spec_from_file_location("gpu_check", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert {DEFAULT_MODEL, DEFAULT_AV_MODEL} <= set(module.SHIPPED) <= set(SHIPPED)
