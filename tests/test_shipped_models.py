@@ -60,6 +60,16 @@ def test_models_shipped_lists_a_header_then_one_line_per_name(capsys):
     assert f"{DEFAULT_MODEL} *" in "\n".join(rows)  # the default is marked
 
 
+def test_models_shipped_says_when_an_accuracy_is_not_what_the_file_computes(capsys):
+    assert main(["models", "--shipped"]) == 0
+    out = capsys.readouterr().out
+    acc = {row.split()[0]: row for row in out.splitlines()[1 : 1 + len(SHIPPED)]}
+    arcface = acc["default_arcvgg_fer2013"]
+    assert "~" in arcface.split("48px gray")[1].split()[2]  # the ACC cell, after FACE AUDIO MB
+    assert "~" not in acc[DEFAULT_MODEL].split("48px gray")[1].split()[2]
+    assert "~ by the ArcFace class weights" in out
+
+
 def test_shipped_weights_are_small_enough_for_git():
     sizes = {name: path.stat().st_size for name, path in available_shipped().items()}
     assert all(size <= 10e6 for size in sizes.values()), sizes
