@@ -11,7 +11,6 @@ the CSV and JSONL rows, which are flushed as they go, and loses the .npy).
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
@@ -19,7 +18,8 @@ import numpy as np
 
 from avaffect.errors import AvaffectError
 from avaffect.realtime.analyzer import FrameResult
-from avaffect.realtime.sinks import JsonlSink, face_row
+from avaffect.realtime.sinks import JsonlSink
+from avaffect.record import FaceResult
 
 
 def check_embeddings(spec) -> None:
@@ -40,13 +40,10 @@ def _embedding_of(face) -> np.ndarray:
 class JsonlEmbeddingSink(JsonlSink):
     """JSONL rows as :class:`JsonlSink` writes them, each with its face's ``"embedding"``."""
 
-    def write(self, result: FrameResult, annotated: np.ndarray | None = None) -> None:
-        for face in result.faces:
-            row = face_row(result.frame.index, face)
-            row["embedding"] = [round(float(v), 6) for v in _embedding_of(face)]
-            self._file.write(json.dumps(row) + "\n")
-            self.rows += 1
-        self._file.flush()
+    def _row(self, frame_index: int, face: FaceResult) -> dict:
+        row = super()._row(frame_index, face)
+        row["embedding"] = [round(float(v), 6) for v in _embedding_of(face)]
+        return row
 
 
 class NpyEmbeddingSink:

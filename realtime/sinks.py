@@ -67,10 +67,14 @@ class _RowSink:
 
     def write(self, result: FrameResult, annotated: np.ndarray | None = None) -> None:
         for face in result.faces:
-            self._write_row(face_row(result.frame.index, face))
+            self._write_row(self._row(result.frame.index, face))
             self.rows += 1
         if result.faces:
             self._file.flush()
+
+    def _row(self, frame_index: int, face: FaceResult) -> dict:
+        """The row of one face; a subclass may add fields (an ArcFace model's embedding)."""
+        return face_row(frame_index, face)
 
     def _write_row(self, row: dict) -> None:
         raise NotImplementedError
