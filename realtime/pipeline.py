@@ -134,14 +134,18 @@ class Pipeline:
         return self.results_queue.dropped
 
     # -- inference thread --------------------------------------------------------------
+    def _frames(self) -> Iterator[Frame]:
+        """The source's frames, until it ends or the run is stopped (the first thread's loop)."""
+        while not self.stop_event.is_set():
+            frame = self.video.get(timeout=0.1)
+            if frame is END:
+                return
+            if frame is not None:
+                yield frame
+
     def _inference_loop(self) -> None:
         try:
-            while not self.stop_event.is_set():
-                frame = self.video.get(timeout=0.1)
-                if frame is None:
-                    continue
-                if frame is END:
-                    break
+            for frame in self._frames():
                 if not self.results_queue.put(self.process(frame)):
                     break
         finally:

@@ -58,12 +58,7 @@ class StagedPipeline(Pipeline):
 
     def _faces_loop(self) -> None:
         try:
-            while not self.stop_event.is_set():
-                frame = self.video.get(timeout=0.1)
-                if frame is None:
-                    continue
-                if frame is END:
-                    break
+            for frame in self._frames():
                 if not self.prepared.put(self.analyzer.prepare(frame)):
                     break
         finally:
