@@ -123,7 +123,7 @@ class Analyzer:
         ``status`` "incomplete"). Ctrl-C (KeyboardInterrupt) stops it and is raised again."""
         from tqdm.auto import tqdm
 
-        from avaffect.realtime.runs import run_context, run_outcome
+        from avaffect.realtime.runs import run_summary
         from avaffect.realtime.session import run_session
         from avaffect.realtime.stream import build_pipeline
         from avaffect.realtime.tables import results_dataframe
@@ -133,8 +133,7 @@ class Analyzer:
         rows = _RowCollector()
         with tqdm(total=pipeline.video.frame_count, unit="frame", disable=not progress) as bar:
             stats = run_session(pipeline, sinks=[rows], progress=bar)
-        outcome = run_outcome(stats, pipeline)
-        summary = stats.summary(**run_context(pipeline, source), **outcome)
+        summary = run_summary(stats, pipeline, source)
         if stats.interrupted:
             raise KeyboardInterrupt(summary["reason"])
         return results_dataframe(rows.rows, summary)

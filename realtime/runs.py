@@ -208,12 +208,16 @@ def finish(stats, pipeline, source: str, summary_path: str | Path | None, stop=N
     """Print and write the summary (also after an interruption); return the exit status."""
     from avaffect.realtime.stats import format_summary, write_summary
 
-    outcome = run_outcome(stats, pipeline, stop)
-    summary = stats.summary(**run_context(pipeline, source), **outcome)
+    summary = run_summary(stats, pipeline, source, stop)
     print(format_summary(summary), file=sys.stderr)
     if summary_path:
         write_summary(summary_path, summary)
-    return outcome["exit_status"]
+    return summary["exit_status"]
+
+
+def run_summary(stats, pipeline, source: str, stop=None) -> dict:
+    """The run's summary: its statistics, where they came from, and how it ended."""
+    return stats.summary(**run_context(pipeline, source), **run_outcome(stats, pipeline, stop))
 
 
 def run_outcome(stats, pipeline, stop=None) -> dict:
