@@ -51,8 +51,10 @@ class NpyEmbeddingSink:
 
     def __init__(self, path: str | os.PathLike) -> None:
         self.path = Path(path)
-        if not self.path.parent.is_dir():
-            raise AvaffectError(f"{self.path.parent}: no such folder for the embeddings; create it first")
+        try:  # as the row sinks do: the folder the CSV goes into may not exist yet
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise AvaffectError(f"{self.path.parent}: cannot create the folder for the embeddings ({err.strerror})") from None
         self.rows: list[np.ndarray] = []
 
     def write(self, result: FrameResult, annotated: np.ndarray | None = None) -> None:

@@ -114,12 +114,14 @@ def live_sinks(options: LiveOptions, pipeline) -> list:
         from avaffect.errors import AvaffectError
 
         raise AvaffectError("--embeddings writes into the rows: pass --csv FILE and/or --jsonl FILE too")
+    # First: it refuses a model without embeddings before any file exists.
+    with_embeddings = embedding_sinks(options, pipeline, options.csv, options.jsonl)
     sinks = []
     if options.csv:
         sinks.append(CsvSink(options.csv))
     if options.jsonl and not options.embeddings:
         sinks.append(JsonlSink(options.jsonl))
-    sinks += embedding_sinks(options, pipeline, options.csv, options.jsonl)
+    sinks += with_embeddings
     if options.record:
         audio = pipeline.audio
         track = None
@@ -157,10 +159,13 @@ def run_analyze(options: AnalyzeOptions, *, progress: bool = True) -> int:
 def analyze_sinks(options: AnalyzeOptions, pipeline, out: Path) -> list:
     from avaffect.realtime.sinks import CsvSink, FileSoundtrack, JsonlSink, VideoSink
 
+    # First: it refuses a model without embeddings before any file exists, so a refused run
+    # leaves no results.csv that would make the folder look like an earlier run's.
+    with_embeddings = embedding_sinks(options, pipeline, out / "results.csv", out / "results.jsonl")
     sinks = [CsvSink(out / "results.csv")]
     if not options.embeddings:
         sinks.append(JsonlSink(out / "results.jsonl"))
-    sinks += embedding_sinks(options, pipeline, out / "results.csv", out / "results.jsonl")
+    sinks += with_embeddings
     if options.annotated:
         track = FileSoundtrack.of(options.video) if options.audio else None
         sinks.append(VideoSink(out / "annotated.mp4", pipeline.video.fps, track))

@@ -260,3 +260,4 @@ def test_embeddings_from_a_model_without_them_are_refused_with_the_fix(workdir, 
                  "--detector-model", str(YUNET), "-q", "--out", str(out), "--embeddings"]) != 0
     err = capsys.readouterr().err
     assert "--embeddings needs an ArcFace model" in err and "default_arcvgg_fer2013" in err
+    assert not out.exists()  # refused before any file: nothing that looks like an earlier run
