@@ -107,7 +107,8 @@ def add_parser(subparsers) -> None:
     # the stream of the pipeline and streams sections: the same groups as live and analyze
     add_engine_flags(
         p, checkpoint_into=which, flag_prefix="pipeline-",
-        precision_help="pipeline/streams precision (default: fp16 on a CUDA GPU, else fp32)",
+        precision_help="pipeline/streams precision (default: fp16 on a CUDA GPU, else auto: int8 for a "
+        "calibrated model on ONNX Runtime, as live runs it)",
         checkpoint_help="time this checkpoint (shipped name or path)",
     )  # fmt: skip
     add_audio_flags(p)

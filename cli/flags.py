@@ -14,7 +14,7 @@ import argparse
 import dataclasses
 from typing import TypeVar
 
-from avaffect.engines.options import BACKEND_CHOICES, PRECISIONS, EngineOptions
+from avaffect.engines.options import BACKEND_CHOICES, PRECISION_CHOICES, EngineOptions
 from avaffect.realtime.options import (
     DEFAULT_DETECT_EVERY,
     DEFAULT_DETECT_SIZE,
@@ -44,7 +44,8 @@ def add_engine_flags(
     *,
     checkpoint_into: argparse._ActionsContainer | None = None,
     flag_prefix: str = "",
-    precision_help: str = f"(default: {EngineOptions.precision})",
+    precision_help: str = f"(default: {EngineOptions.precision}: int8 on ONNX Runtime on the CPU where the "
+    "model is calibrated, as the shipped ones are; else fp32)",
     checkpoint_help: str = "shipped model name (avaffect models --shipped) or .safetensors checkpoint "
     "(default: default_av_fer2013_crema_d_ravdess when there is sound, else default_stream_fer2013)",
 ) -> None:
@@ -63,7 +64,7 @@ def add_engine_flags(
         "--device", default=UNSET, help="cpu, cuda or cuda:N (default: the backend's choice)"
     )
     g.add_argument(
-        f"--{flag_prefix}precision", dest="precision", default=UNSET, choices=PRECISIONS,
+        f"--{flag_prefix}precision", dest="precision", default=UNSET, choices=PRECISION_CHOICES,
         help=precision_help,
     )  # fmt: skip
     g.add_argument(

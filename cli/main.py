@@ -45,6 +45,12 @@ def _pack() -> AddParser:
     return add_parser
 
 
+def _calibrate() -> AddParser:
+    from avaffect.cli.calibrate import add_parser
+
+    return add_parser
+
+
 def _data() -> AddParser:
     from avaffect.cli.data import add_parser
 
@@ -87,6 +93,7 @@ COMMANDS: dict[str, Loader[AddParser]] = {
     "train": _train,
     "eval": _eval,
     "pack": _pack,
+    "calibrate": _calibrate,
     "data": _data,
     "export": _export,
     "live": _live,

@@ -11,6 +11,7 @@ import json
 import math
 from pathlib import Path
 
+from avaffect.engines.options import BACKEND_CHOICES, PRECISION_CHOICES
 from avaffect.errors import AvaffectError
 from avaffect.output_paths import writable_folder
 
@@ -40,6 +41,10 @@ examples:
       --path fer2013.npz --option crema_d=crema_d_audio --option priors=true
   avaffect eval --checkpoint default_audio_crema_d --dataset fer2013_crema_av --split test \\
       --path fer2013.npz --option crema_d=crema_d_audio --option priors=true --sequence-length 32
+
+  # the ONNX Runtime engine, int8 and fp32, frame by frame as live runs it
+  avaffect eval --checkpoint default_frame_fer2013 --dataset fer2013 --path fer2013.npz \
+      --split PublicTest --backend onnxruntime --precision int8
 
 --option sets a dataset option (as a recipe's data.options); on the database the checkpoint
 was trained on, its own options are the defaults. --sequence-length scores a recurrent model
@@ -125,6 +130,16 @@ def add_eval_parser(subparsers) -> None:
         "crema_d=../shared/data/crema_d_audio priors=true); on the database the checkpoint was "
         "trained on, its own options are the defaults",
     )  # fmt: skip
+    parser.add_argument(
+        "--backend", choices=BACKEND_CHOICES, default=None,
+        help="score an engine instead of the PyTorch model: its outputs a frame at a time, the "
+        "state carried, as live runs it (e.g. onnxruntime; default: the PyTorch model)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--precision", choices=PRECISION_CHOICES, default=None,
+        help="the engine's precision (implies --backend auto if none is given); compare "
+        "--precision int8 with fp32 to see what int8 costs",
+    )  # fmt: skip
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.set_defaults(func=run_eval)
@@ -201,10 +216,24 @@ def run_eval(args: argparse.Namespace) -> int:
         )
     if not Path(args.path).expanduser().exists():
         raise AvaffectError(f"--path {args.path}: no such file or folder; pass the database's location")
-    report = evaluate_checkpoint(
-        args.checkpoint, args.dataset, args.path, split=args.split, batch_size=args.batch_size,
-        limit=args.limit, device=args.device, num_workers=args.num_workers, progress=not args.no_progress,
-        options=dataset_options(args.option), sequence_length=args.sequence_length,
-    )
+    common = dict(
+        split=args.split, batch_size=args.batch_size, limit=args.limit,
+        progress=not args.no_progress, options=dataset_options(args.option),
+        sequence_length=args.sequence_length,
+    )  # fmt: skip
+    if args.backend is None and args.precision is None:
+        report = evaluate_checkpoint(
+            args.checkpoint, args.dataset, args.path, device=args.device,
+            num_workers=args.num_workers, **common,
+        )  # fmt: skip
+    else:
+        from avaffect.engines import load_engine
+        from avaffect.engines.evaluation import evaluate_engine
+
+        engine = load_engine(
+            args.checkpoint, args.backend or "auto", None if args.device == "auto" else args.device,
+            precision=args.precision or "auto", max_faces=args.batch_size,
+        )  # fmt: skip
+        report = evaluate_engine(args.checkpoint, engine, args.dataset, args.path, **common)
     print(json.dumps(report, indent=2) if args.json else format_report(report))
     return 0

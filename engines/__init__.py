@@ -24,12 +24,19 @@ _EXPORTS = {
     "State": "base",
     "export_onnx": "onnx_export",
     "load_engine": "loader",
+    "calibrate_checkpoint": "calibration",
+    "evaluate_engine": "evaluation",
 }
-__all__ = ["BACKENDS", "PRECISIONS", "Engine", "EngineOptions", "EngineSpec", "Outputs", "State", "export_onnx", "load_engine"]
+__all__ = [
+    "BACKENDS", "PRECISIONS", "Engine", "EngineOptions", "EngineSpec", "Outputs", "State",
+    "calibrate_checkpoint", "evaluate_engine", "export_onnx", "load_engine",
+]  # fmt: skip
 
 if TYPE_CHECKING:
     from avaffect.engines.backends import BACKENDS
     from avaffect.engines.base import Engine, EngineSpec, Outputs, State
+    from avaffect.engines.calibration import calibrate_checkpoint
+    from avaffect.engines.evaluation import evaluate_engine
     from avaffect.engines.loader import load_engine
     from avaffect.engines.onnx_export import export_onnx
     from avaffect.engines.options import PRECISIONS, EngineOptions

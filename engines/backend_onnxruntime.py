@@ -111,12 +111,28 @@ class OnnxRuntimeEngine(StepEngine):
     def load(cls, source: Source, options: LoadOptions) -> OnnxRuntimeEngine:
         """The loader's entry: a checkpoint is exported (cached), an ONNX file checked."""
         import_onnxruntime()  # fail on a missing library before any export work
-        if options.precision not in ("fp32", "fp16"):
+        if options.precision not in ("fp32", "fp16", "int8"):
             raise AvaffectError(
-                f"ONNX Runtime runs fp32 or fp16 graphs, not {options.precision}; use --precision fp32"
+                f"ONNX Runtime runs fp32, fp16 or int8 graphs, not {options.precision}; "
+                "use --precision fp32"
             )
-        path = ensure_onnx(source, options, fp16=options.precision == "fp16")
-        return cls(path, options.device)
+        if options.precision != "int8":
+            path = ensure_onnx(source, options, fp16=options.precision == "fp16")
+            return cls(path, options.device)
+        if source.kind != "checkpoint":
+            raise AvaffectError(
+                f"{source.path.name}: int8 graphs are built from a calibrated checkpoint; pass "
+                "the checkpoint (or its shipped name), or use --precision fp32"
+            )
+        if options.device is not None and not str(options.device).startswith("cpu"):
+            raise AvaffectError(
+                f"int8 runs on ONNX Runtime's CPU provider, not {options.device}; use --device "
+                "cpu, or --precision fp16 on a GPU"
+            )
+        from avaffect.engines.int8 import ensure_int8_onnx
+
+        fp32 = ensure_onnx(source, options, fp16=False)
+        return cls(ensure_int8_onnx(source.path, fp32, options.cache_dir, options.rebuild), "cpu")
 
     @staticmethod
     def _providers(ort, device: str) -> list[str]:

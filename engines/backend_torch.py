@@ -58,6 +58,11 @@ class TorchEngine(StepEngine):
         from avaffect.train.models import model_from_checkpoint
 
         self.device = resolve_device(device)
+        if precision == "int8":
+            raise AvaffectError(
+                "int8 runs on ONNX Runtime (the CPU), not the PyTorch backend; use --backend "
+                "onnxruntime, or --precision fp32"
+            )
         if precision != "fp32" and self.device.type != "cuda":
             raise AvaffectError(
                 f"{precision} on the PyTorch backend needs a CUDA GPU; use --precision fp32 on the CPU"

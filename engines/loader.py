@@ -15,7 +15,7 @@ import sys
 from avaffect.engines.backends import BACKENDS
 from avaffect.engines.base import Engine
 from avaffect.engines.manifest import library_version
-from avaffect.engines.options import PRECISIONS
+from avaffect.engines.options import PRECISION_CHOICES
 from avaffect.engines.sources import LoadOptions, Source, resolve_source
 from avaffect.errors import AvaffectError
 
@@ -27,7 +27,7 @@ def load_engine(
     backend: str = "auto",
     device: str | None = None,
     *,
-    precision: str = "fp32",
+    precision: str = "auto",
     max_faces: int = 8,
     cache_dir: str | os.PathLike | None = None,
     rebuild: bool = True,
@@ -42,15 +42,22 @@ def load_engine(
     ``~/.cache/avaffect/engines``) and reuse the result while its manifest matches; with
     ``rebuild=False`` a stale engine is refused instead of rebuilt. ``max_faces`` bounds the
     face batch of TensorRT engines; ``cuda_graphs`` applies to the torch backend on CUDA.
+    ``precision="auto"`` is int8 where that is calibrated and fast, else fp32
+    (:func:`choose_precision`).
     """
-    if precision not in PRECISIONS:
-        raise AvaffectError(f"unknown precision {precision!r}; use one of {', '.join(PRECISIONS)}")
+    if precision not in PRECISION_CHOICES:
+        raise AvaffectError(
+            f"unknown precision {precision!r}; use one of {', '.join(PRECISION_CHOICES)}"
+        )
     if int(max_faces) < 1:
         raise AvaffectError(f"max_faces must be at least 1, got {max_faces}")
     source = resolve_source(path_or_name)
     if backend == "auto":
         backend, reason = choose_backend(source, device)
         log.info("engine backend: %s (%s)", backend, reason)
+    if precision == "auto":
+        precision, reason = choose_precision(source, backend, device)
+        log.info("engine precision: %s (%s)", precision, reason)
     engine_class = backend_class(backend)
     options = LoadOptions(device, precision, int(max_faces), cache_dir, rebuild, opset, cuda_graphs)
     return engine_class.load(source, options)
@@ -90,6 +97,23 @@ def choose_backend(source: Source, device: str | None = None) -> tuple[str, str]
             f"{source.path} needs ONNX Runtime (`pip install onnxruntime`) or TensorRT to run"
         )
     return "torch", f"{why_no_gpu} and ONNX Runtime is not installed: PyTorch CPU"
+
+
+def choose_precision(source: Source, backend: str, device: str | None) -> tuple[str, str]:
+    """The ``auto`` precision: (precision, one-line reason). int8 for ONNX Runtime on the
+    CPU when the checkpoint carries int8 ranges (`avaffect calibrate`; the shipped models
+    do): 2.4 times faster there, with the expression agreeing with fp32 on about 98% of
+    frames (docs/engines.md). fp32 everywhere else: a GPU's fp16 is asked for by name."""
+    if backend != "onnxruntime" or source.kind != "checkpoint":
+        return "fp32", f"int8 is for a checkpoint on ONNX Runtime, and this is {backend}"
+    if device is not None and not str(device).startswith("cpu"):
+        return "fp32", f"int8 runs on the CPU, and the device is {device}"
+    from avaffect.checkpoint import read_config
+    from avaffect.engines.int8 import calibration_of
+
+    if calibration_of(read_config(source.path)) is None:
+        return "fp32", f"{source.path.name} carries no int8 calibration (`avaffect calibrate`)"
+    return "int8", "ONNX Runtime on the CPU and a calibrated checkpoint"
 
 
 def installed(module: str) -> bool:

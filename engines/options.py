@@ -12,8 +12,12 @@ from avaffect.engines.backends import BACKENDS
 from avaffect.errors import AvaffectError
 from avaffect.options import Options
 
-#: the numeric precisions an engine can run at
-PRECISIONS = ("fp32", "fp16", "bf16")
+#: the numeric precisions an engine can run at (int8: ONNX Runtime on the CPU, from a
+#: calibrated checkpoint; see avaffect.engines.int8)
+PRECISIONS = ("fp32", "fp16", "bf16", "int8")
+#: what ``precision`` accepts: ``auto`` is int8 where the checkpoint is calibrated for the
+#: ONNX Runtime CPU engine, else fp32 (see :func:`avaffect.engines.loader.choose_precision`)
+PRECISION_CHOICES = ("auto", *PRECISIONS)
 #: what ``backend`` accepts: ``auto`` picks one (see :func:`avaffect.engines.loader.choose_backend`)
 BACKEND_CHOICES = ("auto", *BACKENDS)
 
@@ -25,7 +29,7 @@ class EngineOptions(Options):
     checkpoint: str | None = None  # shipped model name or path; None: the shipped default
     backend: str = "auto"
     device: str | None = None  # cpu, cuda or cuda:N; None: the backend's choice
-    precision: str = "fp32"
+    precision: str = "auto"
     max_faces: int = 8  # most faces per frame (and the face batch of a TensorRT engine)
 
     def check(self) -> None:

@@ -148,8 +148,8 @@ def test_wrong_requests_are_one_clear_line(tmp_path):
         AvaffectError, match="unknown backend 'tflite'; use auto or one of torch, onnxruntime"
     ):
         load_engine(ckpt, "tflite")
-    with pytest.raises(AvaffectError, match="unknown precision 'int8'"):
-        load_engine(ckpt, "torch", precision="int8")
+    with pytest.raises(AvaffectError, match="unknown precision 'int4'"):
+        load_engine(ckpt, "torch", precision="int4")
     with pytest.raises(AvaffectError, match="neither a checkpoint file nor a shipped model name"):
         load_engine(tmp_path / "missing.safetensors")
     onnx_path = tmp_path / "model.onnx"

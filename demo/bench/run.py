@@ -49,7 +49,7 @@ class BenchOptions(RunOptions):
     model: str | None = None
     width: float | None = None
     backends: tuple[str, ...] = DEFAULT_BACKENDS
-    precisions: tuple[str, ...] = ("fp32", "fp16")
+    precisions: tuple[str, ...] = ("fp32", "fp16", "int8")
     cuda_graphs: bool = True  # also time the torch backend with CUDA graphs
     batch_sizes: tuple[int, ...] = (1, 4, 8)
     steps: int = 50
@@ -58,7 +58,7 @@ class BenchOptions(RunOptions):
     face_image: str | None = None
     seconds: float = 10.0  # length of the made test video
     repeats: int = 3  # pipeline runs
-    precision: str | None = None  # the pipeline's and streams'; None: fp16 on a CUDA GPU, else fp32
+    precision: str | None = None  # the pipeline's and streams'; None: fp16 on a CUDA GPU, else auto
     max_streams: int | None = None  # None: 64 on a GPU, 4 on the CPU
     streams_budget_s: float = 300.0
 
@@ -92,7 +92,7 @@ def run_benchmark(cfg: BenchOptions) -> dict:
         if "engines" in cfg.sections:
             result["engines"] = engine_matrix(cfg, checkpoint, cache)
         video, about = _video(cfg, Path(tmp))
-        precision = cfg.precision or ("fp16" if gpu else "fp32")
+        precision = cfg.precision or ("fp16" if gpu else "auto")
         sections = {
             "pipeline": lambda: pipeline_runs(cfg, video, about, checkpoint, precision),
             "streams": lambda: streams(cfg, video, checkpoint, precision, cache, gpu),

@@ -10,12 +10,14 @@ from __future__ import annotations
 import inspect
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Subset
 from tqdm import tqdm
 
+from avaffect.checkpoint import CheckpointConfig
 from avaffect.errors import AvaffectError
 from avaffect.labels import EXPRESSIONS, NUM_EXPRESSIONS
 from avaffect.shipped import resolve_checkpoint
@@ -195,6 +197,81 @@ def trained_options(training: dict, dataset: str) -> dict:
     return {}
 
 
+@dataclass
+class EvalData:
+    """What a model is scored on: the dataset as opened, and how."""
+
+    data: Dataset
+    options: dict  # the dataset options it was opened with
+    seq_len: int | None  # steps per sequence (recurrent models on sequences)
+    stills: bool  # a still-image database, each image a one-frame sequence
+
+    @property
+    def sequence(self) -> bool:
+        return self.seq_len is not None
+
+
+def open_eval_data(
+    cfg: CheckpointConfig,
+    recurrent: bool,
+    uses_audio: bool,
+    dataset: str,
+    path: str,
+    *,
+    split: str = "validation",
+    limit: int = 0,
+    options: dict | None = None,
+    sequence_length: int = 0,
+) -> EvalData:
+    """Open ``dataset`` as a model of config ``cfg`` is scored on it: with the checkpoint's
+    OWN face spec and spectrogram config (and, for a recurrent model, its training sequence
+    length), never with a guess; on the database it was trained on, its own dataset options
+    are the defaults that ``options`` update."""
+    stills = recurrent and not has_sequences(dataset)
+    sequence = recurrent and not stills
+    kwargs: dict = {"sequence": sequence, "face": cfg.face, "audio": cfg.audio if uses_audio else None}
+    if sequence:
+        kwargs["seq_len"] = int(sequence_length or cfg.training.get("sequence_length") or 90)
+    elif sequence_length:
+        what = "a model that scores one frame at a time" if not recurrent else f"{dataset}'s stills"
+        raise AvaffectError(
+            f"--sequence-length is for a recurrent model on sequences, and this is {what}; drop it"
+        )
+    dataset_options = {**trained_options(cfg.training, dataset), **(options or {})}
+    opened = open_dataset(dataset, path, split, **kwargs, **dataset_options)
+    data = spread_subset(StillsAsSequences(opened) if stills else opened, limit)
+    return EvalData(data, dataset_options, kwargs.get("seq_len"), stills)
+
+
+def eval_report(
+    checkpoint: Path,
+    cfg: CheckpointConfig,
+    dataset: str,
+    split: str,
+    scored: EvalData,
+    outputs: dict[str, np.ndarray],
+    targets: dict[str, np.ndarray],
+    tasks: tuple[str, ...],
+) -> dict:
+    """The JSON-able report of one scoring run (what `avaffect eval` prints)."""
+    metrics = score_outputs(outputs, targets)
+    return {
+        "checkpoint": str(checkpoint),
+        "model": cfg.model,
+        "dataset": dataset,
+        "split": split,
+        "options": scored.options,
+        "samples": len(scored.data),
+        "sequence_length": scored.seq_len,
+        "note": "each still a one-frame sequence from a zero GRU state" if scored.stills else "",
+        "frames": int(len(next(iter(targets.values())))) if targets else 0,
+        "headline": {m: metrics[m] for m in headline_measures(dataset, tasks) if m in metrics},
+        "metrics": metrics,
+        "expression": expression_details(outputs, targets),
+        "sequence_end": sequence_end_scores(outputs, targets, scored.seq_len) if scored.sequence else None,
+    }
+
+
 def evaluate_checkpoint(
     checkpoint: str,
     dataset: str,
@@ -211,45 +288,17 @@ def evaluate_checkpoint(
 ) -> dict:
     """Score a checkpoint on a database the way the paper reports it; a JSON-able report.
 
-    The dataset is read with the checkpoint's OWN face spec and spectrogram config (and, for
-    a recurrent model, its training sequence length), never with a guess. ``options`` are the
-    dataset's (as a recipe's ``data.options``); on the database it was trained on, the
-    checkpoint's own options are the defaults they update. ``sequence_length`` (0: the
+    See :func:`open_eval_data` for how the data is read. ``sequence_length`` (0: the
     training length) sets a recurrent model's steps per sequence, so that two models trained
     on different lengths can be scored on the same sequences.
     """
     ckpt_path = resolve_checkpoint(checkpoint)
     model, ckpt = model_from_checkpoint(ckpt_path)
-    cfg = ckpt.config
-    stills = model.recurrent and not has_sequences(dataset)
-    sequence = model.recurrent and not stills
-    kwargs: dict = {"sequence": sequence, "face": cfg.face, "audio": cfg.audio if model.uses_audio else None}
-    if sequence:
-        kwargs["seq_len"] = int(sequence_length or cfg.training.get("sequence_length") or 90)
-    elif sequence_length:
-        what = "a model that scores one frame at a time" if not model.recurrent else f"{dataset}'s stills"
-        raise AvaffectError(
-            f"--sequence-length is for a recurrent model on sequences, and this is {what}; drop it"
-        )
-    dataset_options = {**trained_options(cfg.training, dataset), **(options or {})}
-    opened = open_dataset(dataset, path, split, **kwargs, **dataset_options)
-    data = spread_subset(StillsAsSequences(opened) if stills else opened, limit)
+    scored = open_eval_data(
+        ckpt.config, model.recurrent, model.uses_audio, dataset, path, split=split, limit=limit,
+        options=options, sequence_length=sequence_length,
+    )  # fmt: skip
     torch_device = pick_device(device)
     how = Predicting(torch_device, batch_size, num_workers, progress=progress)
-    outputs, targets = predict(model.to(torch_device), data, how, desc=f"eval {dataset}")
-    metrics = score_outputs(outputs, targets)
-    return {
-        "checkpoint": str(ckpt_path),
-        "model": cfg.model,
-        "dataset": dataset,
-        "split": split,
-        "options": dataset_options,
-        "samples": len(data),
-        "sequence_length": kwargs.get("seq_len"),
-        "note": "each still a one-frame sequence from a zero GRU state" if stills else "",
-        "frames": int(len(next(iter(targets.values())))) if targets else 0,
-        "headline": {m: metrics[m] for m in headline_measures(dataset, model.tasks) if m in metrics},
-        "metrics": metrics,
-        "expression": expression_details(outputs, targets),
-        "sequence_end": sequence_end_scores(outputs, targets, kwargs["seq_len"]) if sequence else None,
-    }
+    outputs, targets = predict(model.to(torch_device), scored.data, how, desc=f"eval {dataset}")
+    return eval_report(ckpt_path, ckpt.config, dataset, split, scored, outputs, targets, model.tasks)

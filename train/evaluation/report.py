@@ -19,6 +19,7 @@ def format_report(report: dict) -> str:
         f"{report['model']} on {report['dataset']} ({report['split']}, {report['samples']} samples, "
         f"{report['frames']} frames)",
         f"checkpoint: {report['checkpoint']}",
+        *([f"engine: {report['backend']} {report['precision']} on {report['device']}"] if report.get("backend") else []),
         *([f"dataset options: {_options(report['options'])}"] if report.get("options") else []),
         *([f"note: {report['note']}"] if report.get("note") else []),
         "",
