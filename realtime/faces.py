@@ -59,8 +59,13 @@ class FaceFinder:
         max_faces: int | None = 8,
         tracker: Tracker | None = None,
         detect_every: int = DEFAULT_DETECT_EVERY,
+        phase: int = 0,
         clock: Callable[[], float] = time.perf_counter,
     ) -> None:
+        """``phase`` moves this finder's whole-frame searches that many frames earlier in the
+        cadence (the first one comes ``detect_every - phase`` frames after the first frame):
+        streams that start together and share the cores search on different frames, so
+        their searches do not all land on the same frame and miss it together."""
         if detect_every < 1:
             raise AvaffectError(
                 f"--detect-every must be at least 1 (1: search every frame), got {detect_every}"
@@ -73,6 +78,7 @@ class FaceFinder:
         self.full_searches = 0  # frames searched whole
         self.refinds = 0  # frames whose faces were re-found near their boxes
         self._since_full = 0
+        self._phase = phase % self.detect_every
         self._clock = clock
 
     def find(self, image_bgr: np.ndarray, timings: dict[str, float]) -> FaceBatch:
@@ -97,7 +103,7 @@ class FaceFinder:
                 self._since_full += 1
                 self.refinds += 1
                 return found
-        self._since_full = 0
+        self._since_full, self._phase = self._phase, 0
         self.full_searches += 1
         return self.detector.detect(image_bgr).best(self.max_faces)
 

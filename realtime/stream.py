@@ -113,16 +113,19 @@ def load_default(options: RunOptions, source: str) -> tuple[Engine, AudioInput |
     return engine, audio
 
 
-def build_finder(options: DetectorOptions, engine: Engine, max_faces: int) -> FaceFinder:
+def build_finder(
+    options: DetectorOptions, engine: Engine, max_faces: int, *, detect_phase: int = 0
+) -> FaceFinder:
     """The face detector of ``options`` with the crop ``engine`` needs, at most ``max_faces``
-    faces (or fewer, when the engine's face batch is smaller)."""
+    faces (or fewer, when the engine's face batch is smaller); ``detect_phase`` staggers the
+    whole-frame searches of streams that share the cores (see :class:`FaceFinder`)."""
     detector = create_detector(
         options.detector, options.detector_model, detect_size=options.detect_size
     )
     spec = engine.spec
     return FaceFinder(
         detector, spec.face, max_faces=min(max_faces, spec.max_faces or max_faces),
-        detect_every=options.detect_every,
+        detect_every=options.detect_every, phase=detect_phase,
     )  # fmt: skip
 
 
@@ -137,12 +140,18 @@ def build_analyzer(
 
 
 def build_pipeline(
-    options: RunOptions, source: str, *, mode: str, engine: Engine | None = None
+    options: RunOptions,
+    source: str,
+    *,
+    mode: str,
+    engine: Engine | None = None,
+    detect_phase: int = 0,
 ) -> Pipeline:
     """A camera or file stream (``source``; ``mode`` "paced" as if live, or "lossless"): the
     video first (the quickest thing to get wrong), then the engine (unless given), the detector
     and the audio; nothing starts yet. A lossless run gets a :class:`StagedPipeline` (faces and
-    model in two threads), a paced or live one the lowest-latency :class:`Pipeline`. On
+    model in two threads), a paced or live one the lowest-latency :class:`Pipeline`.
+    Several streams on one machine give each its own ``detect_phase`` (0, 1, 2...). On
     failure, whatever was opened is closed."""
     video = VideoSource.open(source, mode=mode)
     try:
@@ -151,7 +160,7 @@ def build_pipeline(
         else:
             engine = engine or load_engine_for(options)
             audio = open_audio(options, source, engine)
-        finder = build_finder(options, engine, options.max_faces)
+        finder = build_finder(options, engine, options.max_faces, detect_phase=detect_phase)
     except BaseException:
         video.close()
         raise

@@ -119,8 +119,8 @@ def run_streams(
 def _open_pipelines(n: int, run: RunOptions, video: str, engine: Engine) -> list:
     pipelines = []
     try:
-        for _ in range(n):
-            pipelines.append(build_pipeline(run, video, mode="paced", engine=engine))
+        for i in range(n):  # each its own phase: their whole-frame searches fall on different frames
+            pipelines.append(build_pipeline(run, video, mode="paced", engine=engine, detect_phase=i))
     except BaseException:
         for pipeline in pipelines:  # nothing started yet: release the opened videos
             pipeline.close(raise_errors=False)
