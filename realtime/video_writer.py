@@ -29,6 +29,11 @@ from avaffect.realtime.file_audio import import_av
 log = logging.getLogger("avaffect.realtime")
 
 FRAGMENTED = "frag_keyframe+empty_moov+default_base_moof"
+#: libx264's settings. The annotated video is a review copy written beside the rows, and its
+#: encoding was a fifth of `analyze`'s CPU: ultrafast at CRF 26 costs 1.6 ms of a core per
+#: 640x360 frame against 4.0 ms for veryfast at CRF 23, for a file 2.5 times larger (about
+#: 0.7 Mbit/s there); the overlay's text and plots stay legible.
+X264_OPTIONS = {"preset": "ultrafast", "crf": "26"}
 _AAC_FRAME = 1024
 
 
@@ -102,7 +107,7 @@ class FragmentedMp4Writer:
         gop = max(1, round(float(self.rate)))  # a keyframe, so a fragment, every second
         stream.codec_context.gop_size = gop
         if stream.codec_context.name == "libx264":
-            stream.options = {"preset": "veryfast", "crf": "23", "keyint_min": str(gop)}
+            stream.options = {**X264_OPTIONS, "keyint_min": str(gop)}
         else:
             stream.bit_rate = 4_000_000
         return stream
