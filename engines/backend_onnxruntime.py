@@ -56,6 +56,12 @@ def physical_cores() -> int:
     return max(1, len(cores))
 
 
+def thread_share() -> int:
+    """The cores this process may use for compute: ``$AVAFFECT_THREADS`` (a corpus worker's
+    share) when set, else the physical cores."""
+    return _threads_from_env() or physical_cores()
+
+
 def _threads_from_env() -> int | None:
     """``$AVAFFECT_THREADS``, the thread share a corpus worker is given, if set and valid."""
     value = os.environ.get("AVAFFECT_THREADS", "")
@@ -118,7 +124,7 @@ class OnnxRuntimeEngine(StepEngine):
             )
         if options.precision != "int8":
             path = ensure_onnx(source, options, fp16=options.precision == "fp16")
-            return cls(path, options.device)
+            return cls(path, options.device, threads=options.threads)
         if source.kind != "checkpoint":
             raise AvaffectError(
                 f"{source.path.name}: int8 graphs are built from a calibrated checkpoint; pass "
@@ -132,7 +138,8 @@ class OnnxRuntimeEngine(StepEngine):
         from avaffect.engines.int8 import ensure_int8_onnx
 
         fp32 = ensure_onnx(source, options, fp16=False)
-        return cls(ensure_int8_onnx(source.path, fp32, options.cache_dir, options.rebuild), "cpu")
+        path = ensure_int8_onnx(source.path, fp32, options.cache_dir, options.rebuild)
+        return cls(path, "cpu", threads=options.threads)
 
     @staticmethod
     def _providers(ort, device: str) -> list[str]:

@@ -33,6 +33,7 @@ def load_engine(
     rebuild: bool = True,
     opset: int = 17,
     cuda_graphs: bool = False,
+    threads: int | None = None,
 ) -> Engine:
     """Load a checkpoint (path or shipped name), an exported ``.onnx`` or a TensorRT plan.
 
@@ -41,7 +42,8 @@ def load_engine(
     checkpoint export/build into the cache (``cache_dir``, ``$AVAFFECT_CACHE`` or
     ``~/.cache/avaffect/engines``) and reuse the result while its manifest matches; with
     ``rebuild=False`` a stale engine is refused instead of rebuilt. ``max_faces`` bounds the
-    face batch of TensorRT engines; ``cuda_graphs`` applies to the torch backend on CUDA.
+    face batch of TensorRT engines; ``cuda_graphs`` applies to the torch backend on CUDA;
+    ``threads`` sets ONNX Runtime's intra-op threads (default: the physical cores).
     ``precision="auto"`` is int8 where that is calibrated and fast, else fp32
     (:func:`choose_precision`).
     """
@@ -59,7 +61,9 @@ def load_engine(
         precision, reason = choose_precision(source, backend, device)
         log.info("engine precision: %s (%s)", precision, reason)
     engine_class = backend_class(backend)
-    options = LoadOptions(device, precision, int(max_faces), cache_dir, rebuild, opset, cuda_graphs)
+    options = LoadOptions(
+        device, precision, int(max_faces), cache_dir, rebuild, opset, cuda_graphs, threads
+    )
     return engine_class.load(source, options)
 
 

@@ -37,6 +37,7 @@ class LoadOptions:
     rebuild: bool = True
     opset: int = 17
     cuda_graphs: bool = False
+    threads: int | None = None  # ONNX Runtime's intra-op threads; None: the cores (or $AVAFFECT_THREADS)
 
 
 def resolve_source(path_or_name: str | os.PathLike) -> Source:

@@ -25,15 +25,18 @@ from avaffect.realtime.file_audio import FileAudio, NoAudioTrack
 from avaffect.realtime.mic_source import MicSource
 from avaffect.realtime.options import DetectorOptions, RunOptions
 from avaffect.realtime.pipeline import Pipeline
-from avaffect.realtime.stages import StagedPipeline
+from avaffect.realtime.stages import StagedPipeline, stage_threads
 from avaffect.realtime.video_source import VideoSource, source_kind
 from avaffect.shipped import DEFAULT_AV_MODEL, default_checkpoint, resolve_checkpoint
 
 log = logging.getLogger("avaffect.realtime")
 
 
-def load_engine_for(options: RunOptions, path: Path | None = None) -> Engine:
-    """The engine of ``--checkpoint`` (or ``path``; else the visual default), logged by name."""
+def load_engine_for(
+    options: RunOptions, path: Path | None = None, *, threads: int | None = None
+) -> Engine:
+    """The engine of ``--checkpoint`` (or ``path``; else the visual default), logged by name;
+    ``threads``: ONNX Runtime's intra-op threads (None: every core)."""
     from avaffect.engines import load_engine
 
     if path is None:
@@ -42,7 +45,7 @@ def load_engine_for(options: RunOptions, path: Path | None = None) -> Engine:
         )
     engine = load_engine(
         str(path), backend=options.backend, device=options.device,
-        precision=options.precision, max_faces=options.max_faces,
+        precision=options.precision, max_faces=options.max_faces, threads=threads,
     )  # fmt: skip
     spec = engine.spec
     origin = options.checkpoint or f"{path.stem}, shipped"
@@ -91,21 +94,23 @@ def open_sound(options: RunOptions, source: str, cfg: SpectrogramConfig, model: 
     return audio
 
 
-def load_default(options: RunOptions, source: str) -> tuple[Engine, AudioInput | None]:
+def load_default(
+    options: RunOptions, source: str, *, threads: int | None = None
+) -> tuple[Engine, AudioInput | None]:
     """No --checkpoint: the shipped audio-visual model when there is sound to hear (the file's
     track, or a microphone that opens), the visual streaming default otherwise; says which."""
     fused = shipped.available_shipped().get(DEFAULT_AV_MODEL)
     if fused is None or not options.audio:
         why = "--no-audio" if options.audio is False else "no audio-visual model in this install"
         log.info("audio: not used (%s)", why)
-        return load_engine_for(options), None
+        return load_engine_for(options, threads=threads), None
     try:
         audio = open_sound(options, source, read_config(fused).audio, DEFAULT_AV_MODEL)
     except AvaffectError as err:
         log.info("audio: none (%s); running the visual model", err)
-        return load_engine_for(options), None
+        return load_engine_for(options, threads=threads), None
     try:
-        engine = load_engine_for(options, fused)
+        engine = load_engine_for(options, fused, threads=threads)
     except BaseException:
         audio.close()
         raise
@@ -154,17 +159,19 @@ def build_pipeline(
     Several streams on one machine give each its own ``detect_phase`` (0, 1, 2...). On
     failure, whatever was opened is closed."""
     video = VideoSource.open(source, mode=mode)
+    # Every frame of a file: throughput counts, so faces and model overlap (stages.py), and
+    # the engine leaves the other stages their cores.
+    staged = video.mode == "lossless"
+    threads = stage_threads() if staged else None
     try:
         if engine is None and options.checkpoint is None:
-            engine, audio = load_default(options, source)
+            engine, audio = load_default(options, source, threads=threads)
         else:
-            engine = engine or load_engine_for(options)
+            engine = engine or load_engine_for(options, threads=threads)
             audio = open_audio(options, source, engine)
         finder = build_finder(options, engine, options.max_faces, detect_phase=detect_phase)
     except BaseException:
         video.close()
         raise
     log.info("video: %s (%s, %s)", source, source_kind(source), video.mode)
-    # Every frame of a file: throughput counts, so faces and model overlap (stages.py).
-    kind = StagedPipeline if video.mode == "lossless" else Pipeline
-    return kind(video, finder, engine, audio)
+    return (StagedPipeline if staged else Pipeline)(video, finder, engine, audio)
