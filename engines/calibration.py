@@ -25,7 +25,7 @@ from avaffect.engines.manifest import read_manifest
 from avaffect.engines.sources import LoadOptions, Source, ensure_onnx
 from avaffect.errors import AvaffectError
 from avaffect.shipped import resolve_checkpoint
-from avaffect.train.evaluation.evaluate import open_eval_data
+from avaffect.train.evaluation.evaluate import open_eval_data, spread_subset
 
 #: frames measured by default: ranges settle within a few hundred (MinMax over real frames)
 DEFAULT_FRAMES = 512
@@ -58,10 +58,11 @@ def calibrate_checkpoint(
     onnx_path = ensure_onnx(Source("checkpoint", source), LoadOptions(cache_dir=cache_dir), fp16=False)
     manifest = read_manifest(onnx_path)
     scored = open_eval_data(
-        ckpt.config, manifest.recurrent, manifest.uses_audio, dataset, str(path), split=split,
-        limit=max(1, frames // max(1, int(training.get("sequence_length") or 1))),
-    )  # fmt: skip
-    feeds = list(_feeds(onnx_path, manifest, scored.data, frames))
+        ckpt.config, manifest.recurrent, manifest.uses_audio, dataset, str(path), split=split
+    )
+    # spread over the split: as many samples (sequences or stills) as make ``frames`` frames
+    data = spread_subset(scored.data, max(1, frames // (scored.seq_len or 1)))
+    feeds = list(_feeds(onnx_path, manifest, data, frames))
     ranges = measure_ranges(onnx_path, feeds)
     record = {
         "ranges": ranges,

@@ -128,3 +128,37 @@ def test_the_shipped_frame_model_runs_int8_by_default_and_agrees_with_fp32(tmp_p
     b, _ = auto.step(faces, None, auto.init_state(300))
     agree = (a.expr_probs.argmax(1) == b.expr_probs.argmax(1)).mean()
     assert agree >= 0.95, agree
+
+
+
+def test_a_recurrent_audio_visual_model_is_calibrated_and_scored_through_its_sequences(
+    tmp_path, capsys
+):
+    """The A/V stream: ranges over whole sequences (faces, spectrograms and the state the fp32
+    graph carries), and the engine, stepped frame by frame, scores what PyTorch scores."""
+    from demo_support import tiny_checkpoint
+
+    from avaffect.train.data import write_synthetic_affwild2
+
+    data = write_synthetic_affwild2(tmp_path / "affwild2", videos=4, frames=24, audio=True, seed=1)
+    tiny = load_checkpoint(tiny_checkpoint(tmp_path / "tiny.safetensors", audio_visual=True))
+    tiny.config.training = {"dataset": "affwild2", "path": str(data), "train_split": "train",
+                            "sequence_length": 8}  # fmt: skip
+    source = save_checkpoint(tmp_path / "av.safetensors", tiny.state_dict, tiny.config)
+    out = tmp_path / "av_int8.safetensors"
+    assert main(["calibrate", str(source), "--out", str(out), "--frames", "32"]) == 0
+    record = read_config(out).extra["int8"]
+    assert record["frames"] == 32 and record["data"]["split"] == "train"
+
+    args = ["eval", "--checkpoint", str(out), "--dataset", "affwild2", "--path", str(data),
+            "--json", "--no-progress"]  # fmt: skip
+    reports = []
+    for extra in ([], ["--backend", "onnxruntime", "--precision", "fp32"], ["--precision", "int8"]):
+        assert main(args + extra) == 0
+        reports.append(json.loads(capsys.readouterr().out))
+    torch_run, fp32, int8 = reports
+    assert (fp32["precision"], int8["precision"]) == ("fp32", "int8")
+    assert fp32["frames"] == torch_run["frames"] > 0
+    for key, value in torch_run["metrics"].items():
+        assert fp32["metrics"][key] == pytest.approx(value, abs=1e-3), key
+    assert np.isfinite(list(int8["metrics"].values())).all()
