@@ -125,6 +125,8 @@ class OnnxRuntimeEngine(StepEngine):
         if options.precision != "int8":
             path = ensure_onnx(source, options, fp16=options.precision == "fp16")
             return cls(path, options.device, threads=options.threads)
+        if source.kind == "onnx" and source.manifest.precision == "int8":
+            return cls(source.path, "cpu", threads=options.threads)  # `avaffect export --int8`
         if source.kind != "checkpoint":
             raise AvaffectError(
                 f"{source.path.name}: int8 graphs are built from a calibrated checkpoint; pass "

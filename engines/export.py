@@ -27,23 +27,37 @@ def export_engine(
     out_dir: str | os.PathLike = ".",
     *,
     fp16: bool = False,
+    int8: bool = False,
     max_faces: int = 8,
     opset: int = DEFAULT_OPSET,
     rebuild: bool = True,
     cache_dir: str | os.PathLike | None = None,
 ) -> tuple[Path, Manifest]:
-    """Write ``<out_dir>/<checkpoint stem>[.fp16]<suffix>`` and its manifest; returns both."""
+    """Write ``<out_dir>/<checkpoint stem>[.fp16|.int8]<suffix>`` and its manifest; returns
+    both. ``int8`` (ONNX only) needs a calibrated checkpoint (`avaffect calibrate`)."""
     if to not in TARGETS:
         raise AvaffectError(f"unknown export target {to!r}; use one of {', '.join(TARGETS)}")
+    if int8 and (fp16 or to != "onnx"):
+        raise AvaffectError(
+            "--int8 is an ONNX graph for ONNX Runtime's CPU provider: use it with --to onnx "
+            "and without --fp16"
+        )
     if max_faces < 1:
         raise AvaffectError(f"--max-faces must be at least 1, got {max_faces}")
     source = resolve_checkpoint(checkpoint)
-    precision = "fp16" if fp16 else "fp32"
-    stem = source.name.removesuffix(".safetensors") + (".fp16" if fp16 else "")
+    precision = "fp16" if fp16 else "int8" if int8 else "fp32"
+    stem = source.name.removesuffix(".safetensors") + ("" if precision == "fp32" else f".{precision}")
     path = Path(out_dir).expanduser() / (stem + TARGETS[to])
     path.parent.mkdir(parents=True, exist_ok=True)
     sha = file_sha256(source)
     options = LoadOptions(None, precision, max_faces, cache_dir, rebuild, opset)
+    if int8:
+        from avaffect.engines.int8 import checkpoint_ranges, ensure_int8_onnx
+
+        checkpoint_ranges(source)  # no calibration: one line, before any export work
+        fp32 = ensure_onnx(Source("checkpoint", source), options, fp16=False)
+        ensure_int8_onnx(source, fp32, cache_dir, rebuild, path=path)
+        return path, read_manifest(path)
     if to == "onnx":
         expected = Expected("onnx", precision, opset=opset, source_sha256=sha)
         build = lambda: export_onnx(source, path, opset=opset, fp16=fp16, max_faces=max_faces)  # noqa: E731

@@ -126,26 +126,36 @@ def _check_names(onnx_fp32: Path, ranges: dict) -> None:
         )
 
 
-def ensure_int8_onnx(checkpoint: Path, fp32_onnx: Path, cache_dir, rebuild: bool) -> Path:
-    """The cached int8 graph of ``checkpoint`` (built from ``fp32_onnx`` and its ranges)."""
-    config = read_config(checkpoint)
-    calibration = calibration_of(config)
+def checkpoint_ranges(checkpoint: Path) -> dict:
+    """The int8 ranges ``checkpoint`` carries; one line with the fix when it has none."""
+    calibration = calibration_of(read_config(checkpoint))
     if calibration is None:
         raise AvaffectError(
             f"{checkpoint.name} carries no int8 calibration; run `avaffect calibrate "
             f"{checkpoint} --out CALIBRATED.safetensors` first, or use --precision fp32"
         )
+    return calibration["ranges"]
+
+
+def ensure_int8_onnx(
+    checkpoint: Path, fp32_onnx: Path, cache_dir, rebuild: bool, path: Path | None = None
+) -> Path:
+    """The int8 graph of ``checkpoint``, built from ``fp32_onnx`` and its ranges, at ``path``
+    (default: in the engine cache); reused while its manifest matches."""
+    ranges = checkpoint_ranges(checkpoint)
     sha = file_sha256(checkpoint)
     fp32 = read_manifest(fp32_onnx)
-    key = {"artifact": "onnx", "precision": "int8", "opset": fp32.opset}
-    path = cached_path(cache_root(cache_dir), config.model, sha, key, "model.int8.onnx")
+    if path is None:
+        key = {"artifact": "onnx", "precision": "int8", "opset": fp32.opset}
+        model = read_config(checkpoint).model
+        path = cached_path(cache_root(cache_dir), model, sha, key, "model.int8.onnx")
     expected = Expected("onnx", "int8", opset=fp32.opset, source_sha256=sha)
 
     def build() -> Manifest:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         try:
-            quantize_with_ranges(fp32_onnx, tmp, calibration["ranges"])
+            quantize_with_ranges(fp32_onnx, tmp, ranges)
             os.replace(tmp, path)
         finally:
             tmp.unlink(missing_ok=True)

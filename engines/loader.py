@@ -108,6 +108,8 @@ def choose_precision(source: Source, backend: str, device: str | None) -> tuple[
     CPU when the checkpoint carries int8 ranges (`avaffect calibrate`; the shipped models
     do): 2.4 times faster there, with the expression agreeing with fp32 on about 98% of
     frames (docs/engines.md). fp32 everywhere else: a GPU's fp16 is asked for by name."""
+    if source.kind == "onnx" and source.manifest is not None:
+        return source.manifest.precision, f"{source.path.name} is an {source.manifest.precision} graph"
     if backend != "onnxruntime" or source.kind != "checkpoint":
         return "fp32", f"int8 is for a checkpoint on ONNX Runtime, and this is {backend}"
     if device is not None and not str(device).startswith("cpu"):

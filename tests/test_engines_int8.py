@@ -162,3 +162,14 @@ def test_a_recurrent_audio_visual_model_is_calibrated_and_scored_through_its_seq
     for key, value in torch_run["metrics"].items():
         assert fp32["metrics"][key] == pytest.approx(value, abs=1e-3), key
     assert np.isfinite(list(int8["metrics"].values())).all()
+
+
+def test_export_int8_writes_a_graph_that_loads_as_int8(calibrated, trained_on_fer, tmp_path):
+    assert main(["export", str(calibrated), "--int8", "--out", str(tmp_path)]) == 0
+    graph = tmp_path / "frame_int8.int8.onnx"
+    engine = load_engine(graph, "onnxruntime")
+    assert engine.spec.precision == "int8"
+    faces = fer_faces(4)
+    out, _ = engine.step(faces, None, engine.init_state(4))
+    assert np.isfinite(out.valence_arousal).all()
+    assert main(["export", str(trained_on_fer), "--int8", "--out", str(tmp_path)]) == 2  # not calibrated
