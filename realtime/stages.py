@@ -64,7 +64,7 @@ class StagedPipeline(Pipeline):
 
     def start(self) -> StagedPipeline:
         self._opencv_threads = cv2.getNumThreads()
-        cv2.setNumThreads(stage_threads())  # process-wide: restored in stop()
+        cv2.setNumThreads(stage_threads())  # process-wide: restored in close()
         self.workers = [
             self.video.start(self.stop_event),
             Worker("faces", self._faces_loop, self.stop_event).start(),
@@ -75,9 +75,14 @@ class StagedPipeline(Pipeline):
     def stop(self) -> None:
         super().stop()
         self.prepared.close()
-        if getattr(self, "_opencv_threads", None) is not None:
-            cv2.setNumThreads(self._opencv_threads)
-            self._opencv_threads = None
+
+    def close(self, raise_errors: bool = True) -> list[str]:
+        try:
+            return super().close(raise_errors)
+        finally:  # after the threads are joined: no detection is running any more
+            if getattr(self, "_opencv_threads", None) is not None:
+                cv2.setNumThreads(self._opencv_threads)
+                self._opencv_threads = None
 
     def _faces_loop(self) -> None:
         try:

@@ -118,3 +118,24 @@ def test_stopping_early_joins_every_stage():
     stats = run_session(pipeline, max_frames=10)
     assert stats.frames == 10
     assert not any(w.alive for w in pipeline.workers)
+
+
+
+def test_a_staged_run_keeps_opencv_to_its_share_and_gives_the_threads_back(monkeypatch):
+    """While a file run lasts, OpenCV gets the cores its stages leave (one each on two
+    cores); the process-wide setting is restored when it closes, for whatever runs next."""
+    import cv2
+
+    from avaffect.realtime import stages
+
+    monkeypatch.setattr(stages, "thread_share", lambda: 2)
+    before = cv2.getNumThreads()
+    seen = []
+    detector = BlobDetector()
+    detect = detector.detect
+    detector.detect = lambda image: (seen.append(cv2.getNumThreads()), detect(image))[1]
+    video = VideoSource(FakeCamera(two_faces, fps=1000, frames=10), mode="lossless", is_file=True)
+    engine = FakeEngine()
+    run_session(StagedPipeline(video, FaceFinder(detector, engine.spec.face), engine))
+    assert seen and set(seen) == {1}
+    assert cv2.getNumThreads() == before
