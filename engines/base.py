@@ -230,13 +230,17 @@ def make_outputs(
     nan = np.float32("nan")
     va, au, expr = task(VA_OUTPUT, 2), task(AU_OUTPUT, NUM_AUS), task(EXPR_OUTPUT, NUM_EXPRESSIONS)
     embedding = raw.get(EMBEDDING_OUTPUT)
+    if embedding is not None:  # unit length, as promised, whatever rounding the graph did
+        embedding = np.asarray(embedding, np.float32).reshape(n, -1)
+        norms = np.linalg.norm(embedding, axis=1, keepdims=True)
+        embedding = embedding / np.maximum(norms, np.float32(1e-12))
     return Outputs(
         valence_arousal=np.full((n, 2), nan, np.float32) if va is None else va,
         au_probs=np.full((n, NUM_AUS), nan, np.float32) if au is None else sigmoid(au),
         expr_probs=np.full((n, NUM_EXPRESSIONS), nan, np.float32)
         if expr is None
         else softmax(expr),
-        embedding=None if embedding is None else np.asarray(embedding, np.float32).reshape(n, -1),
+        embedding=embedding,
         expr_scores=None
         if (arcface_scale is None or expr is None)
         else expr / np.float32(arcface_scale),

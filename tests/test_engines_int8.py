@@ -173,3 +173,11 @@ def test_export_int8_writes_a_graph_that_loads_as_int8(calibrated, trained_on_fe
     out, _ = engine.step(faces, None, engine.init_state(4))
     assert np.isfinite(out.valence_arousal).all()
     assert main(["export", str(trained_on_fer), "--int8", "--out", str(tmp_path)]) == 2  # not calibrated
+
+
+@pytest.mark.skipif("default_arcvgg_fer2013" not in available_shipped(), reason="shipped weights absent")
+def test_the_arcface_embedding_stays_unit_length_in_int8(tmp_path):
+    engine = load_engine("default_arcvgg_fer2013", "onnxruntime", cache_dir=tmp_path)
+    assert engine.spec.precision == "int8"
+    out, _ = engine.step(fer_faces(16), None, engine.init_state(16))
+    assert np.allclose(np.linalg.norm(out.embedding, axis=1), 1.0, atol=1e-5)
