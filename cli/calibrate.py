@@ -25,7 +25,7 @@ examples:
 
 The ranges are measured on the training split of the database the checkpoint names (its
 config says which), a recurrent model stepping through whole sequences. The weights are
-copied unchanged; only the config gains the ranges (a few KB). The shipped models carry
+copied unchanged; only the config gains the ranges (a few KB). The shipped face and fused models carry
 theirs. Check the copy with `avaffect eval --backend onnxruntime --precision int8` against
 `--precision fp32` before you rely on it.
 """

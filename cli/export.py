@@ -42,7 +42,7 @@ def add_export_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--int8", action="store_true",
         help="an int8 ONNX graph for ONNX Runtime's CPU provider (2.4x faster steps); needs a "
-        "checkpoint calibrated by `avaffect calibrate` (the shipped ones are)",
+        "checkpoint calibrated by `avaffect calibrate` (the shipped face and fused ones are)",
     )  # fmt: skip
     parser.add_argument(
         "--max-faces",

@@ -45,7 +45,7 @@ def add_engine_flags(
     checkpoint_into: argparse._ActionsContainer | None = None,
     flag_prefix: str = "",
     precision_help: str = f"(default: {EngineOptions.precision}: int8 on ONNX Runtime on the CPU where the "
-    "model is calibrated, as the shipped ones are; else fp32)",
+    "model is calibrated, as the shipped face and fused ones are; else fp32)",
     checkpoint_help: str = "shipped model name (avaffect models --shipped) or .safetensors checkpoint "
     "(default: default_av_fer2013_crema_d_ravdess when there is sound, else default_stream_fer2013)",
 ) -> None:
