@@ -34,6 +34,24 @@ def _as_model_outputs(out: Outputs) -> dict[str, np.ndarray]:
     }
 
 
+def _step_sequences(engine: Engine, faces, spectrograms) -> dict[str, np.ndarray]:
+    """Batches of sequences [B, T, ...] stepped through T, one state row per sequence;
+    outputs frame-flat in sequence order ([B * T, ...], as the labels are flattened)."""
+    first = faces if faces is not None else spectrograms
+    n, steps = first.shape[:2]
+    state, parts = engine.init_state(n), []
+    for t in range(steps):
+        out, state = engine.step(
+            None if faces is None else faces[:, t],
+            None if spectrograms is None else spectrograms[:, t],
+            state,
+        )
+        parts.append(_as_model_outputs(out))
+    return {
+        key: np.stack([p[key] for p in parts], axis=1).reshape(n * steps, -1) for key in _TASKS
+    }
+
+
 def engine_predict(
     engine: Engine, data: Dataset, *, batch_size: int = 64, progress: bool = False, desc: str = "eval"
 ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
@@ -48,25 +66,13 @@ def engine_predict(
         batch = {key: value.numpy() for key, value in batch.items()}
         faces = batch.get("face") if spec.uses_face else None
         spectrograms = batch.get("spectrogram") if spec.uses_audio else None
-        first = faces if faces is not None else spectrograms
-        if spec.recurrent:  # [B, T, ...]: step through T, one state row per sequence
-            n, steps = first.shape[:2]
-            state, parts = engine.init_state(n), []
-            for t in range(steps):
-                out, state = engine.step(
-                    None if faces is None else faces[:, t],
-                    None if spectrograms is None else spectrograms[:, t],
-                    state,
-                )
-                parts.append(_as_model_outputs(out))
-            step_outputs = {
-                key: np.stack([p[key] for p in parts], axis=1).reshape(n * steps, -1)
-                for key in _TASKS
-            }
-            labels = {key: batch[key].reshape(n * steps, *batch[key].shape[2:]) for key in _TASKS if key in batch}
+        labels = {key: batch[key] for key in _TASKS if key in batch}
+        if spec.recurrent:
+            step_outputs = _step_sequences(engine, faces, spectrograms)
+            labels = {key: value.reshape(-1, *value.shape[2:]) for key, value in labels.items()}
         else:
-            out, _ = engine.step(faces, spectrograms, engine.init_state(len(first)))
-            step_outputs, labels = _as_model_outputs(out), {k: batch[k] for k in _TASKS if k in batch}
+            n = len(faces if faces is not None else spectrograms)
+            step_outputs = _as_model_outputs(engine.step(faces, spectrograms, engine.init_state(n))[0])
         for key, value in step_outputs.items():
             if not np.isnan(value).all():  # a task the model lacks is NaN: not an output
                 outputs.setdefault(key, []).append(value)
