@@ -55,6 +55,11 @@ def calibrate_checkpoint(
             f"{source.name} does not say what it was trained on; calibrate it with --data PATH "
             "on a checkpoint trained by `avaffect train`"
         )
+    if not Path(path).expanduser().exists():
+        raise AvaffectError(
+            f"{path}: the {dataset} data {source.name} was trained on is not there; pass "
+            f"--data PATH (where {dataset} is on this machine)"
+        )
     onnx_path = ensure_onnx(Source("checkpoint", source), LoadOptions(cache_dir=cache_dir), fp16=False)
     manifest = read_manifest(onnx_path)
     scored = open_eval_data(

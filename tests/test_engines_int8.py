@@ -89,6 +89,17 @@ def test_int8_where_it_cannot_run_is_one_clear_line(trained_on_fer, calibrated, 
         load_engine(calibrated, "torch", precision="int8")
 
 
+def test_calibrate_without_its_training_data_says_to_pass_data(trained_on_fer, tmp_path, capsys):
+    ckpt = load_checkpoint(trained_on_fer)
+    ckpt.config.training = {**ckpt.config.training, "path": str(tmp_path / "elsewhere.npz")}
+    moved = save_checkpoint(tmp_path / "moved.safetensors", ckpt.state_dict, ckpt.config)
+    assert main(["calibrate", str(moved), "--out", str(tmp_path / "out.safetensors")]) == 2
+    assert "pass --data PATH" in capsys.readouterr().err
+    assert not (tmp_path / "out.safetensors").exists()
+    assert main(["calibrate", str(moved), "--out", str(tmp_path / "out.safetensors"),
+                 "--data", str(FER2013), "--frames", "16"]) == 0  # fmt: skip
+
+
 def test_ranges_that_name_another_graph_are_refused(calibrated, tmp_path):
     ckpt = load_checkpoint(calibrated)
     ranges = ckpt.config.extra["int8"]["ranges"]
