@@ -43,7 +43,7 @@ examples:
       --path fer2013.npz --option crema_d=crema_d_audio --option priors=true --sequence-length 32
 
   # the ONNX Runtime engine, int8 and fp32, frame by frame as live runs it
-  avaffect eval --checkpoint default_frame_fer2013 --dataset fer2013 --path fer2013.npz \
+  avaffect eval --checkpoint default_frame_fer2013 --dataset fer2013 --path fer2013.npz \\
       --split PublicTest --backend onnxruntime --precision int8
 
 --option sets a dataset option (as a recipe's data.options); on the database the checkpoint

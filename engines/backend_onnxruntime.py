@@ -137,10 +137,11 @@ class OnnxRuntimeEngine(StepEngine):
                 f"int8 runs on ONNX Runtime's CPU provider, not {options.device}; use --device "
                 "cpu, or --precision fp16 on a GPU"
             )
-        from avaffect.engines.int8 import ensure_int8_onnx
+        from avaffect.engines.int8 import checkpoint_ranges, ensure_int8_onnx
 
+        ranges = checkpoint_ranges(source.path)  # no calibration: one line, before any export
         fp32 = ensure_onnx(source, options, fp16=False)
-        path = ensure_int8_onnx(source.path, fp32, options.cache_dir, options.rebuild)
+        path = ensure_int8_onnx(ranges, fp32, options.cache_dir, options.rebuild)
         return cls(path, "cpu", threads=options.threads)
 
     @staticmethod

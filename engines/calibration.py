@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 from torch.utils.data import DataLoader
 
-from avaffect.checkpoint import load_checkpoint, save_checkpoint
+from avaffect.checkpoint import CheckpointConfig, load_checkpoint, save_checkpoint
 from avaffect.engines.graph import HIDDEN_INPUT, HIDDEN_OUTPUT
 from avaffect.engines.int8 import CALIBRATION_METHOD, CONFIG_KEY, QUANTIZED_OPS, measure_ranges
 from avaffect.engines.manifest import read_manifest
@@ -77,7 +77,7 @@ def calibrate_checkpoint(
         "frames": sum(len(next(iter(f.values()))) for f in feeds),
         "onnx": manifest.versions,
     }
-    _write_calibrated(source, Path(out), record)
+    _write_calibrated(source, ckpt.config, Path(out), record)
     return record
 
 
@@ -108,12 +108,10 @@ def _feeds(onnx_path: Path, manifest, data, frames: int) -> Iterator[dict[str, n
             return
 
 
-def _write_calibrated(source: Path, out: Path, record: dict) -> None:
-    """A copy of ``source`` whose config carries ``record``; its tensors as stored (a packed
-    int8 or fp16 file stays packed)."""
+def _write_calibrated(source: Path, config: CheckpointConfig, out: Path, record: dict) -> None:
+    """A copy of ``source`` (whose ``config`` this is) that also carries ``record``; its
+    tensors as stored (a packed int8 or fp16 file stays packed)."""
     from safetensors.torch import load_file
 
-    ckpt = load_checkpoint(source, weights=False)
-    config = ckpt.config
     config.extra = {**config.extra, CONFIG_KEY: record}
     save_checkpoint(out, load_file(str(source)), config)

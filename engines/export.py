@@ -54,9 +54,9 @@ def export_engine(
     if int8:
         from avaffect.engines.int8 import checkpoint_ranges, ensure_int8_onnx
 
-        checkpoint_ranges(source)  # no calibration: one line, before any export work
+        ranges = checkpoint_ranges(source)  # no calibration: one line, before any export work
         fp32 = ensure_onnx(Source("checkpoint", source), options, fp16=False)
-        ensure_int8_onnx(source, fp32, cache_dir, rebuild, path=path)
+        ensure_int8_onnx(ranges, fp32, cache_dir, rebuild, path=path)
         return path, read_manifest(path)
     if to == "onnx":
         expected = Expected("onnx", precision, opset=opset, source_sha256=sha)

@@ -138,17 +138,16 @@ def checkpoint_ranges(checkpoint: Path) -> dict:
 
 
 def ensure_int8_onnx(
-    checkpoint: Path, fp32_onnx: Path, cache_dir, rebuild: bool, path: Path | None = None
+    ranges: dict, fp32_onnx: Path, cache_dir, rebuild: bool, path: Path | None = None
 ) -> Path:
-    """The int8 graph of ``checkpoint``, built from ``fp32_onnx`` and its ranges, at ``path``
-    (default: in the engine cache); reused while its manifest matches."""
-    ranges = checkpoint_ranges(checkpoint)
-    sha = file_sha256(checkpoint)
+    """The int8 graph of the checkpoint ``fp32_onnx`` was exported from (up to date with it),
+    built with its ``ranges`` (:func:`checkpoint_ranges`, read before any export work), at
+    ``path`` (default: in the engine cache); reused while its manifest matches."""
     fp32 = read_manifest(fp32_onnx)
+    sha = fp32.source_sha256
     if path is None:
         key = {"artifact": "onnx", "precision": "int8", "opset": fp32.opset}
-        model = read_config(checkpoint).model
-        path = cached_path(cache_root(cache_dir), model, sha, key, "model.int8.onnx")
+        path = cached_path(cache_root(cache_dir), fp32.model, sha, key, "model.int8.onnx")
     expected = Expected("onnx", "int8", opset=fp32.opset, source_sha256=sha)
 
     def build() -> Manifest:

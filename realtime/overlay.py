@@ -212,6 +212,7 @@ def draw_readout(image, s, fps, latency_s, skew_s, n_faces) -> None:
     parts.append(f"{n_faces} face{'s' if n_faces != 1 else ''}")
     # On a shaded band rather than outlined: the outline was most of the frame's drawing time.
     text, scale = "  ".join(parts), 0.55 * s
-    (width, _), _ = cv2.getTextSize(text, FONT, scale, max(1, round(scale * 2)))
+    thick = max(1, round(scale * 2))
+    (width, _), _ = cv2.getTextSize(text, FONT, scale, thick)
     _shade(image, 0, 0, int(16 * s) + width, header_height(s))
-    cv2.putText(image, text, (int(8 * s), int(22 * s)), FONT, scale, WHITE, max(1, round(scale * 2)), cv2.LINE_AA)
+    cv2.putText(image, text, (int(8 * s), int(22 * s)), FONT, scale, WHITE, thick, cv2.LINE_AA)

@@ -61,6 +61,7 @@ class StagedPipeline(Pipeline):
         super().__init__(*args, **kwargs)
         self.batch_frames = max(1, batch_frames)
         self.prepared = Handoff[Prepared](capacity=max(1, depth), drop_oldest=False)
+        self._opencv_threads: int | None = None  # OpenCV's setting before start(), to restore
 
     def start(self) -> StagedPipeline:
         self._opencv_threads = cv2.getNumThreads()
@@ -80,7 +81,7 @@ class StagedPipeline(Pipeline):
         try:
             return super().close(raise_errors)
         finally:  # after the threads are joined: no detection is running any more
-            if getattr(self, "_opencv_threads", None) is not None:
+            if self._opencv_threads is not None:
                 cv2.setNumThreads(self._opencv_threads)
                 self._opencv_threads = None
 
