@@ -64,7 +64,7 @@ class CremaD(AffectDataset):
     ):
         if audio is None:
             raise AvaffectError(
-                "crema_d is speech only: open it with audio (train an audio model such as "
+                f"{self.name} is speech only: open it with audio (train an audio model such as "
                 "mt_vgg_rnn_audio_lite on it, or pass --audio to `avaffect data info`)"
             )
         if seq_len < 1:

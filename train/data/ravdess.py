@@ -49,11 +49,6 @@ class Ravdess(CremaD):
         if not 0.5 <= strong_arousal <= 2.0:
             raise AvaffectError(f"strong_arousal must be in [0.5, 2] (1: off), got {strong_arousal}")
         self.calm, self.strong_arousal = calm, float(strong_arousal)
-        if audio is None:
-            raise AvaffectError(
-                "ravdess is speech only: open it with audio (train an audio model such as "
-                "mt_vgg_rnn_audio_lite on it, or pass --audio to `avaffect data info`)"
-            )
         super().__init__(path, split, face, audio, augment, seq_len, step_rate, priors, gain_db, noise_snr_db)
 
     def _open_clips(self, path: str | Path, split: str, sample_rate: int) -> RavdessClips:
