@@ -54,7 +54,7 @@ def export_engine(
     if int8:
         from avaffect.engines.int8 import checkpoint_ranges, ensure_int8_onnx
 
-        ranges = checkpoint_ranges(source)  # no calibration: one line, before any export work
+        ranges = checkpoint_ranges(source, "drop --int8")  # one line, before any export work
         fp32 = ensure_onnx(Source("checkpoint", source), options, fp16=False)
         ensure_int8_onnx(ranges, fp32, cache_dir, rebuild, path=path)
         return path, read_manifest(path)

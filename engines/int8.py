@@ -126,13 +126,14 @@ def _check_names(onnx_fp32: Path, ranges: dict) -> None:
         )
 
 
-def checkpoint_ranges(checkpoint: Path) -> dict:
-    """The int8 ranges ``checkpoint`` carries; one line with the fix when it has none."""
+def checkpoint_ranges(checkpoint: Path, instead: str = "use --precision fp32") -> dict:
+    """The int8 ranges ``checkpoint`` carries; one line with the fix (or what to do
+    ``instead``) when it has none."""
     calibration = calibration_of(read_config(checkpoint))
     if calibration is None:
         raise AvaffectError(
             f"{checkpoint.name} carries no int8 calibration; run `avaffect calibrate "
-            f"{checkpoint} --out CALIBRATED.safetensors` first, or use --precision fp32"
+            f"{checkpoint} --out CALIBRATED.safetensors` first, or {instead}"
         )
     return calibration["ranges"]
 
