@@ -128,6 +128,35 @@ def test_gain_and_noise_change_the_waveform_and_off_leaves_it() -> None:
         VoiceAugment(gain_db=-1.0)
 
 
+def test_masks_blank_bands_and_stretches_of_each_window_and_off_leaves_them() -> None:
+    windows = np.random.default_rng(0).standard_normal((6, 1, 265, 44)).astype(np.float32)
+    np.testing.assert_array_equal(VoiceAugment(gain_db=10.0).mask(windows.copy()), windows)
+    torch.manual_seed(0)
+    masked = VoiceAugment(freq_mask=20, time_mask=5).mask(windows.copy())
+    for before, after in zip(windows[:, 0], masked[:, 0], strict=True):
+        blank = before != after  # noise never equals its mean, so a changed cell is a masked one
+        np.testing.assert_allclose(after[blank], before.mean(), rtol=1e-6)  # the window's own mean
+        bands, stretches = blank.all(axis=1), blank.all(axis=0)
+        assert bands.sum() <= 2 * 20 and stretches.sum() <= 2 * 5
+        assert not (blank & ~bands[:, None] & ~stretches[None, :]).any()  # whole bands and stretches only
+    assert (masked != windows).any()
+    with pytest.raises(AvaffectError, match="freq_mask"):
+        VoiceAugment(freq_mask=-1)
+
+
+@needs_ravdess
+def test_training_clips_are_masked_and_jittered_and_validation_ones_never() -> None:
+    options = dict(audio=AUDIO, seq_len=8, step_rate=2.5, freq_mask=20, time_mask=5, step_jitter=True)
+    plain = Ravdess(RAVDESS, "Training", audio=AUDIO, seq_len=8, step_rate=2.5)
+    torch.manual_seed(0)
+    augmented = Ravdess(RAVDESS, "Training", **options)
+    firsts = [augmented[0]["spectrogram"] for _ in range(3)]
+    assert not np.array_equal(firsts[0], plain[0]["spectrogram"])
+    assert not np.array_equal(firsts[0], firsts[1])  # drawn anew each time the clip is read
+    np.testing.assert_array_equal(Ravdess(RAVDESS, "validation", **options)[0]["spectrogram"],
+                                  Ravdess(RAVDESS, "validation", audio=AUDIO, seq_len=8, step_rate=2.5)[0]["spectrogram"])
+
+
 def test_an_eval_on_one_corpus_inherits_what_applies_to_it() -> None:
     options = {"ravdess": "/r", "ravdess_repeat": 2, "step_rate": 5.0, "priors": True, "gain_db": 10.0,
                "calm": "neutral", "strong_arousal": 1.3}

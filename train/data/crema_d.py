@@ -14,7 +14,10 @@ over the clip are unaffected.
 There are no faces: the trainer's face spec and face augmentation are accepted (it passes
 them to every dataset) and unused. ``gain_db`` and ``noise_snr_db`` augment the training
 split's waveforms (:mod:`.voice_augment`: a random gain, and white noise at a random
-signal-to-noise ratio), as a laptop microphone varies. Open it by name as
+signal-to-noise ratio), as a laptop microphone varies; ``freq_mask`` and ``time_mask`` mask
+bands and stretches of its spectrograms (SpecAugment), and ``step_jitter`` starts the steps'
+grid at a random point of the clip's first step (live, the microphone does not open on the
+sentence's first sample). Open it by name as
 ``open_dataset("crema_d", folder, split, sequence=True, audio=SpectrogramConfig(...))``;
 recorded at 16 kHz, it is best trained at ``sample_rate = 16000``.
 """
@@ -24,6 +27,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from avaffect.audio import SpectrogramConfig, spectrogram_windows
 from avaffect.errors import AvaffectError
@@ -61,6 +65,9 @@ class CremaD(AffectDataset):
         priors: bool = False,
         gain_db: float = 0.0,
         noise_snr_db: float = 0.0,
+        freq_mask: int = 0,
+        time_mask: int = 0,
+        step_jitter: bool = False,
     ):
         if audio is None:
             raise AvaffectError(
@@ -75,9 +82,12 @@ class CremaD(AffectDataset):
         self.split, self.seq_len = self.clips.split, seq_len
         self.steps = self.clips.steps(self.step_rate)
         self.priors = bool(priors)
-        # gain and noise on the waveform, in training only (validation and test hear the clips)
+        # gain, noise and masks, and the steps' jitter, in training only (validation and test
+        # hear the clips as they are, from their first sample)
         training = self.split == "Training"
-        self.voice_augment = VoiceAugment(gain_db, noise_snr_db) if training else VoiceAugment()
+        augment_voice = VoiceAugment(gain_db, noise_snr_db, freq_mask, time_mask)
+        self.voice_augment = augment_voice if training else VoiceAugment()
+        self.step_jitter = bool(step_jitter) and training
         self.tasks = ("va", "au", "expr") if self.priors else ("expr",)
         self.stats = {
             **self.clips.stats,
@@ -101,9 +111,12 @@ class CremaD(AffectDataset):
         length = min(int(self.steps[i]), self.seq_len)
         steps = np.minimum(np.arange(self.seq_len), length - 1)  # pad: repeat the last step
         ends = step_end_samples(steps, self.step_rate, self.audio)
+        if self.step_jitter:  # the steps' grid starts anywhere in the clip's first step, as live
+            ends += int(torch.randint(0, round(self.audio.sample_rate / self.step_rate), (1,)))
         expr = np.full(self.seq_len, self.clips.labels[i], np.int64)
+        windows = spectrogram_windows(self.voice_augment(self.clips.samples(i)), ends, self.audio)
         sample = {
-            "spectrogram": spectrogram_windows(self.voice_augment(self.clips.samples(i)), ends, self.audio),
+            "spectrogram": self.voice_augment.mask(windows),
             "va": self._va(i, expr) if self.priors else missing_va(self.seq_len),
             "au": au_prior(expr) if self.priors else missing_au(self.seq_len),
             "expr": expr,

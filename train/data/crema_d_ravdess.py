@@ -50,6 +50,9 @@ class CremaDRavdess(AffectDataset):
         noise_snr_db: float = 0.0,
         calm: str = "neutral",
         strong_arousal: float = 1.0,
+        freq_mask: int = 0,
+        time_mask: int = 0,
+        step_jitter: bool = False,
     ):
         how = "set the option ravdess to it (train: data.options.ravdess=PATH, eval: --option ravdess=PATH)"
         if ravdess is None:
@@ -59,7 +62,8 @@ class CremaDRavdess(AffectDataset):
         if ravdess_repeat < 1:
             raise AvaffectError(f"ravdess_repeat must be at least 1, got {ravdess_repeat}")
         shared = dict(face=face, audio=audio, augment=augment, seq_len=seq_len, step_rate=step_rate,
-                      priors=priors, gain_db=gain_db, noise_snr_db=noise_snr_db)
+                      priors=priors, gain_db=gain_db, noise_snr_db=noise_snr_db,
+                      freq_mask=freq_mask, time_mask=time_mask, step_jitter=step_jitter)
         self.crema_d = CremaD(path, split, **shared)
         self.ravdess = Ravdess(ravdess, split, calm=calm, strong_arousal=strong_arousal, **shared)
         super().__init__(face, audio, augment)

@@ -45,11 +45,15 @@ class Ravdess(CremaD):
         noise_snr_db: float = 0.0,
         calm: str = "neutral",
         strong_arousal: float = 1.0,
+        freq_mask: int = 0,
+        time_mask: int = 0,
+        step_jitter: bool = False,
     ):
         if not 0.5 <= strong_arousal <= 2.0:
             raise AvaffectError(f"strong_arousal must be in [0.5, 2] (1: off), got {strong_arousal}")
         self.calm, self.strong_arousal = calm, float(strong_arousal)
-        super().__init__(path, split, face, audio, augment, seq_len, step_rate, priors, gain_db, noise_snr_db)
+        super().__init__(path, split, face, audio, augment, seq_len, step_rate, priors, gain_db, noise_snr_db,
+                         freq_mask, time_mask, step_jitter)
 
     def _open_clips(self, path: str | Path, split: str, sample_rate: int) -> RavdessClips:
         return RavdessClips(path, split, sample_rate, calm=self.calm)
