@@ -83,6 +83,29 @@ def test_resume_ends_with_the_same_weights_as_an_uninterrupted_run(synthetic, tm
     assert steps == sorted(set(steps)), "rows of the cut-off steps were not replaced"
 
 
+def test_a_weight_average_is_what_validation_scores_and_survives_a_resume(synthetic, tmp_path):
+    settings = ["steps=12", "checkpoint_every=4", "eval_every=4", "data.val_limit=16", "ema_decay=0.9"]
+    straight = train(tiny(synthetic, tmp_path / "straight", *settings), progress=False)
+    best = load_checkpoint(straight.best_path).state_dict
+    trained_weights = load_checkpoint(straight.last_path).state_dict
+    name = "heads.layers.expr.weight"
+    assert not torch.equal(best[name], trained_weights[name])  # best holds the average, last the trained weights
+    model, _ = model_from_checkpoint(straight.best_path)  # the average is a model like any other
+    assert model(torch.zeros(1, 3, 48, 48))["expr"].shape == (1, 7)
+
+    def stop_at_6(info):
+        if info.step == 6:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train(tiny(synthetic, tmp_path / "cut", *settings), callbacks=[stop_at_6], progress=False)
+    resumed = train(tiny(synthetic, tmp_path / "cut", *settings), resume=True, progress=False)
+    again = load_checkpoint(resumed.best_path).state_dict
+    assert all(torch.equal(best[k], again[k]) for k in best), "the resumed run's average differs"
+    with pytest.raises(AvaffectError, match="ema_decay must be in"):
+        tiny(synthetic, tmp_path / "bad", "ema_decay=1.0")
+
+
 def test_a_run_folder_is_not_overwritten_and_resume_needs_a_run(synthetic, trained, tmp_path):
     with pytest.raises(AvaffectError, match="already holds a run; pass --resume"):
         train(tiny(synthetic, trained.out_dir, "steps=1"), progress=False)

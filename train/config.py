@@ -149,6 +149,10 @@ class TrainConfig:
     deterministic: bool = False  # also force deterministic kernels (slower on CUDA)
     device: str = "auto"
     fit_centres: bool = True  # ArcFace models: fit class centres on training embeddings at the end
+    # Validate and save best.safetensors from an exponential moving average of the weights
+    # (each step moves it 1 - ema_decay of the way; 0.998: about the last 500 steps); 0: off.
+    # last.safetensors keeps the trained weights, which --resume continues.
+    ema_decay: float = 0.0
     out: str = ""  # run folder; "" means runs/<recipe name>
 
     def __post_init__(self) -> None:
@@ -168,6 +172,8 @@ class TrainConfig:
                 raise AvaffectError(f"{key} must not be negative, got {_get_dotted(self, key)}")
         if self.steps == 0 and self.epochs == 0:
             raise AvaffectError("set steps or epochs above 0: the run would train for nothing")
+        if not 0.0 <= self.ema_decay < 1.0:
+            raise AvaffectError(f"ema_decay must be in [0, 1) (0: off; 0.998 averages about 500 steps), got {self.ema_decay}")
         if not (self.optim.lr > 0 and math.isfinite(self.optim.lr)):
             raise AvaffectError(f"optim.lr must be a positive number, got {self.optim.lr}")
         unknown = set(self.loss.weights) - {"va", "au", "expr"}

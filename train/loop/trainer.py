@@ -3,8 +3,9 @@
 ``train(config)`` builds the model (registry), the datasets (``open_dataset``) and the loss
 (``MultiTaskLoss``), then steps the optimiser, validating every ``eval_every`` steps (or each
 epoch), appending to ``<out>/metrics.csv``, and writing ``<out>/last.safetensors`` (+ its
-``.state`` side file for ``resume``) and ``<out>/best.safetensors``. ArcFace nets get their
-class centres fitted on the training embeddings at the end.
+``.state`` side file for ``resume``) and ``<out>/best.safetensors`` (with ``ema_decay``, the
+weights' moving average, which validation then scores). ArcFace nets get their class centres
+fitted on the training embeddings at the end.
 
 Exact resume: the data order is a function of (seed, epoch), augmentation is seeded per
 sample, and every RNG state is saved, so a run stopped and resumed ends with the same weights
@@ -52,6 +53,7 @@ from avaffect.train.loop.model_setup import build_model, initialise
 from avaffect.train.loop.optim import build_optimizer, build_scheduler
 from avaffect.train.loop.precision import training_autocast
 from avaffect.train.loop.sampling import ResumableSampler, SeededSamples
+from avaffect.train.loop.weight_average import WeightAverage
 from avaffect.train.objectives.arcface_health import arcface_collapse_warning
 from avaffect.train.objectives.centres import fit_centres_in_checkpoints
 
@@ -132,6 +134,7 @@ class Trainer:
         self.model.to(self.device)
         if self.device.type == "cuda":
             self.model.to(memory_format=torch.channels_last)
+        self.average = WeightAverage(self.model, config.ema_decay) if config.ema_decay else None
         self.train_set, self.val_set = self._open_datasets()
         self._build_optimisation()
         self.step, self.epoch, self.position = 0, 0, 0
@@ -237,6 +240,8 @@ class Trainer:
         self.scaler.step(self.optimizer)
         self.scaler.update()
         self.scheduler.step()
+        if self.average is not None:
+            self.average.update(self.model)
         loss = float(total.detach())
         if not math.isfinite(loss) and not self.use_amp:
             raise AvaffectError(f"loss became {loss} at step {self.step + 1}; lower optim.lr or set optim.grad_clip")
@@ -272,10 +277,11 @@ class Trainer:
         no row) when there is no validation set."""
         if self.val_set is None or len(self.val_set) == 0:
             return None
-        outputs, targets = predict(self.model, self.val_set, self.predicting, desc="validation")
+        scored = self._scored_model()
+        outputs, targets = predict(scored, self.val_set, self.predicting, desc="validation")
         self.metrics = score_outputs(outputs, targets)
         if self.ctx.is_main and not self._collapse_warned:
-            warning = arcface_collapse_warning(self.model)
+            warning = arcface_collapse_warning(scored)
             if warning:
                 tqdm.write(warning)  # above the progress bar, not through it
                 self._collapse_warned = True
@@ -283,8 +289,13 @@ class Trainer:
         if math.isfinite(score) and score > self.best_score:
             self.best_score = score
             if self.ctx.is_main:
-                self._save_model(self.out / BEST)
+                self._save_model(self.out / BEST, scored)
         return self.metrics
+
+    def _scored_model(self) -> nn.Module:
+        """What validation scores and best.safetensors holds: the weights' average if the run
+        keeps one (ema_decay), else the trained weights."""
+        return self.average.model if self.average is not None else self.model
 
     def _log_row(self, metrics: dict[str, float] | None) -> None:
         if self.log is None:
@@ -309,8 +320,8 @@ class Trainer:
             metrics=dict(self.metrics),
         )
 
-    def _save_model(self, path: Path) -> None:
-        save_checkpoint(path, self.model.state_dict(), self._checkpoint_config())
+    def _save_model(self, path: Path, model: nn.Module) -> None:
+        save_checkpoint(path, model.state_dict(), self._checkpoint_config())
 
     def _save_last(self) -> None:
         """last.safetensors and its state file; a collective (every rank's RNG is gathered)."""
@@ -323,6 +334,8 @@ class Trainer:
             "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
             "scaler": self.scaler.state_dict(),
         }
+        if self.average is not None:
+            state["average"] = self.average.state_dict()
         save_last(self.out, self.model.state_dict(), self._checkpoint_config(), state)
 
     def _restore(self) -> None:
@@ -338,14 +351,20 @@ class Trainer:
         self.step, self.epoch, self.position = state["step"], state["epoch"], state["position"]
         self.best_score, self.metrics = state["best_score"], state["metrics"]
         set_rng_state(state["rng"][self.ctx.rank])
+        if self.config.ema_decay:  # the run's average, or (ema_decay newly set) one from here
+            self.average = WeightAverage(self.model, self.config.ema_decay)
+            if "average" in state:
+                self.average.load_state_dict(state["average"])
 
     def _finish(self) -> TrainResult:
         last, best = self.out / LAST, self.out / BEST
         if getattr(self.model, "arcface", False) and self.config.fit_centres:
             source = {"dataset": self.config.data.dataset, "split": self.config.data.train_split}
-            fit_centres_in_checkpoints(
-                self.model, self.train_set, [p for p in (last, best) if p.is_file()], self.predicting, source
-            )
+            # each file's centres from its own weights (best holds the average when there is one)
+            files = {last: self.model, best: self._scored_model()}
+            for model in {id(m): m for m in files.values()}.values():
+                paths = [p for p, m in files.items() if m is model and p.is_file()]
+                fit_centres_in_checkpoints(model, self.train_set, paths, self.predicting, source)
         distributed.barrier(self.ctx)
         return TrainResult(self.model, self.out, self.step, dict(self.metrics), self.best_score,
                            last if last.is_file() else None, best if best.is_file() else None)
