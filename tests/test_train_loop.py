@@ -8,6 +8,7 @@ import csv
 import pytest
 import torch
 
+from avaffect import shipped
 from avaffect.checkpoint import CheckpointConfig, load_checkpoint, read_config, save_checkpoint
 from avaffect.cli import main
 from avaffect.errors import AvaffectError
@@ -111,6 +112,21 @@ def test_a_run_folder_is_not_overwritten_and_resume_needs_a_run(synthetic, train
         train(tiny(synthetic, trained.out_dir, "steps=1"), progress=False)
     with pytest.raises(AvaffectError, match="no last.safetensors to resume from"):
         train(tiny(synthetic, tmp_path / "empty", "steps=1"), resume=True, progress=False)
+
+
+def test_an_earlier_stage_that_is_missing_or_damaged_is_named_as_such(synthetic, tmp_path, monkeypatch):
+    with pytest.raises(AvaffectError, match="not found; train that stage first"):
+        train(tiny(synthetic, tmp_path / "a", "steps=1", f"model.init_from={tmp_path / 'nope.safetensors'}"))
+    name, file = "default_audio_crema_d", "default_audio_crema_d.safetensors"
+    weights = tmp_path / "weights"
+    weights.mkdir()
+    data = bytearray((shipped.WEIGHTS_DIR / file).read_bytes())
+    data[-100] ^= 0xFF  # one flipped byte: the sums still name the good file
+    (weights / file).write_bytes(bytes(data))
+    (weights / "SHA256SUMS").write_text((shipped.WEIGHTS_DIR / "SHA256SUMS").read_text())
+    monkeypatch.setattr(shipped, "WEIGHTS_DIR", weights)
+    with pytest.raises(AvaffectError, match="damaged.*reinstall avaffect"):
+        train(tiny(synthetic, tmp_path / "b", "steps=1", f"model.init_from={name}"))
 
 
 def test_a_task_without_labels_trains_nothing_of_its_head(synthetic, tmp_path):
