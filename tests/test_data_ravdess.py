@@ -15,6 +15,7 @@ import pytest
 import torch
 
 from avaffect.audio import SpectrogramConfig
+from avaffect.checkpoint import read_config
 from avaffect.cli import main
 from avaffect.errors import AvaffectError
 from avaffect.face import FaceSpec
@@ -184,10 +185,14 @@ def test_with_ravdess_the_pairs_include_surprise_on_both_sides() -> None:
 
 
 @needs_all
-def test_the_audio_recipe_trains_on_both_corpora(tmp_path: Path) -> None:
-    run = tmp_path / "audio"
+def test_the_audio_recipes_train_on_both_corpora_in_two_stages(tmp_path: Path) -> None:
     tiny = ["steps=2", "batch_size=2", "data.sequence_length=4", "data.val_limit=2", "num_workers=0",
             "eval_every=0", "checkpoint_every=0", f"data.options.ravdess={RAVDESS}"]
-    args = ["train", "default_audio_crema_d_ravdess", "--data", str(CREMA), "--out", str(run), "--no-progress"]
-    assert main([*args, *tiny]) == 0
-    assert (run / "last.safetensors").is_file()
+    base, masked = tmp_path / "base", tmp_path / "masked"
+    stage_1 = ["train", "audio_crema_d_ravdess_base", "--data", str(CREMA), "--out", str(base), "--no-progress"]
+    assert main([*stage_1, *tiny]) == 0
+    stage_2 = ["train", "default_audio_crema_d_ravdess", "--data", str(CREMA), "--out", str(masked), "--no-progress",
+               f"model.init_from={base / 'last.safetensors'}"]
+    assert main([*stage_2, *tiny]) == 0
+    options = read_config(masked / "last.safetensors").training["config"]["data"]["options"]
+    assert options["freq_mask"] > 0 and options["time_mask"] > 0 and options["step_jitter"] is True
