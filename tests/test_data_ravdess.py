@@ -194,5 +194,7 @@ def test_the_audio_recipes_train_on_both_corpora_in_two_stages(tmp_path: Path) -
     stage_2 = ["train", "default_audio_crema_d_ravdess", "--data", str(CREMA), "--out", str(masked), "--no-progress",
                f"model.init_from={base / 'last.safetensors'}"]
     assert main([*stage_2, *tiny]) == 0
-    options = read_config(masked / "last.safetensors").training["config"]["data"]["options"]
+    config = read_config(masked / "last.safetensors")
+    assert 0.0 <= config.metrics["end_expr_acc"] <= 1.0  # validated per clip as well as per step
+    options = config.training["config"]["data"]["options"]
     assert options["freq_mask"] > 0 and options["time_mask"] > 0 and options["step_jitter"] is True

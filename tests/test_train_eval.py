@@ -145,3 +145,17 @@ def test_sequence_end_scores_read_the_last_labelled_step_of_each_sequence():
     per_class = scores.pop("f1_per_class")  # the classes this split labels; None elsewhere
     assert scores == {"sequences": 2, "expr_acc": 1.0, "expr_f1": 1.0}
     assert per_class["Disgust"] == per_class["Happiness"] == 1.0 and per_class["Neutral"] is None
+
+
+def test_training_validates_recurrent_models_per_clip_too():
+    """What the voice's bars measure is in every validation row of a recurrent run, and a
+    recipe can choose its checkpoint by it (select_metric = "end_expr_acc")."""
+    from avaffect.train.evaluation.evaluate import sequence_end_metrics
+
+    true = np.array([[2, 2, 2, -1], [4, 4, 4, 4]])
+    logits = np.zeros((2, 4, 7), np.float32)
+    logits[:, :, 2] = 1.0  # Disgust everywhere: right on the first clip, wrong on the second
+    metrics = sequence_end_metrics({"expr": logits.reshape(8, 7)}, {"expr": true.reshape(8)}, 4)
+    assert metrics["end_expr_acc"] == 0.5
+    assert sequence_end_metrics({"expr": logits.reshape(8, 7)}, {"expr": true.reshape(8)}, 3) == {}  # not whole sequences
+    assert sequence_end_metrics({}, {"va": np.zeros((8, 2))}, 4) == {}

@@ -178,6 +178,16 @@ def sequence_end_scores(
     }
 
 
+def sequence_end_metrics(outputs: dict[str, np.ndarray], targets: dict[str, np.ndarray], seq_len: int) -> dict[str, float]:
+    """:func:`sequence_end_scores` as flat metrics, ``end_expr_acc`` and ``end_expr_f1`` (on
+    speech, per clip: what the voice's bars measure, and a ``select_metric`` a recipe can
+    choose by); empty when they cannot be computed."""
+    if "expr" not in targets or len(targets["expr"]) % seq_len:
+        return {}
+    scores = sequence_end_scores(outputs, targets, seq_len)
+    return {} if scores is None else {"end_expr_acc": scores["expr_acc"], "end_expr_f1": scores["expr_f1"]}
+
+
 def score_outputs(outputs: dict[str, np.ndarray], targets: dict[str, np.ndarray]) -> dict[str, float]:
     """The flat metrics dict (avaffect.train.evaluation.metrics), AU outputs being logits."""
     return evaluate_outputs(outputs, targets, au_from_logits=True)

@@ -43,6 +43,7 @@ from avaffect.train.evaluation.evaluate import (
     predict,
     score_outputs,
     select_score,
+    sequence_end_metrics,
     spread_subset,
 )
 from avaffect.train.loop import distributed
@@ -280,6 +281,8 @@ class Trainer:
         scored = self._scored_model()
         outputs, targets = predict(scored, self.val_set, self.predicting, desc="validation")
         self.metrics = score_outputs(outputs, targets)
+        if self.model.recurrent:  # also the decision at each sequence's end (per clip on speech)
+            self.metrics.update(sequence_end_metrics(outputs, targets, self.config.data.sequence_length))
         if self.ctx.is_main and not self._collapse_warned:
             warning = arcface_collapse_warning(scored)
             if warning:
