@@ -114,7 +114,8 @@ SHIPPED_FOOTNOTE = """
 * the default of live, analyze, serve and bench; + of live and analyze when there is sound.
 ACC: expression accuracy on the data it was selected on (FER2013 PublicTest; per frame of
 its pseudo-video for a recurrent model; per step of the validation actors' speech for the
-audio model (0.2 s), of the validation face/voice pairs for the audio-visual one (0.1 s));
+audio models (0.4 s with Surprise, 0.2 s CREMA-D alone), of the validation face/voice pairs
+for the audio-visual one (0.1 s));
 ^ measured before `avaffect pack` added mirror averaging; ~ by the ArcFace class weights,
 while the file classifies by cosine to its class centres; docs/defaults.md has the full
 evaluation on held-out data, of the files as shipped."""
