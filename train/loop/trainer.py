@@ -354,20 +354,18 @@ class Trainer:
         self.step, self.epoch, self.position = state["step"], state["epoch"], state["position"]
         self.best_score, self.metrics = state["best_score"], state["metrics"]
         set_rng_state(state["rng"][self.ctx.rank])
-        if self.config.ema_decay:  # the run's average, or (ema_decay newly set) one from here
-            self.average = WeightAverage(self.model, self.config.ema_decay)
-            if "average" in state:
-                self.average.load_state_dict(state["average"])
+        if self.average is not None:  # the run's average, or (ema_decay newly set) one from here
+            self.average.load_state_dict(state.get("average", self.model.state_dict()))
 
     def _finish(self) -> TrainResult:
         last, best = self.out / LAST, self.out / BEST
         if getattr(self.model, "arcface", False) and self.config.fit_centres:
             source = {"dataset": self.config.data.dataset, "split": self.config.data.train_split}
-            # each file's centres from its own weights (best holds the average when there is one)
-            files = {last: self.model, best: self._scored_model()}
-            for model in {id(m): m for m in files.values()}.values():
-                paths = [p for p, m in files.items() if m is model and p.is_file()]
-                fit_centres_in_checkpoints(model, self.train_set, paths, self.predicting, source)
+            # each file's centres from its own weights (best's: the average, with ema_decay):
+            # the model is loaded with each file's in turn, ending with last's
+            fit_centres_in_checkpoints(
+                self.model, self.train_set, [p for p in (last, best) if p.is_file()], self.predicting, source
+            )
         distributed.barrier(self.ctx)
         return TrainResult(self.model, self.out, self.step, dict(self.metrics), self.best_score,
                            last if last.is_file() else None, best if best.is_file() else None)
