@@ -109,6 +109,9 @@ def test_both_corpora_together_repeat_ravdess_in_training_only() -> None:
     np.testing.assert_array_equal(val[len(val) - 1]["spectrogram"], val.ravdess[239]["spectrogram"])
     with pytest.raises(AvaffectError, match="needs the RAVDESS folder"):
         CremaDRavdess(CREMA, "validation", audio=AUDIO)
+    with pytest.raises(AvaffectError, match="option step_jitter must be true or false, got 'maybe'"):
+        open_dataset("crema_d_ravdess", CREMA, "Training", sequence=True, audio=AUDIO, ravdess=RAVDESS,
+                     step_jitter="maybe")  # a bare word on the command line is not a yes
 
 
 def test_gain_and_noise_change_the_waveform_and_off_leaves_it() -> None:

@@ -175,8 +175,13 @@ def open_dataset(
                 f"{name} has no audio; audio models need affwild2, crema_d, ravdess, crema_d_ravdess or fer2013_crema_av"
             )
         kwargs["audio"] = audio
+    signature = inspect.signature(cls)
     try:
-        inspect.signature(cls).bind(path, split, **kwargs)
+        signature.bind(path, split, **kwargs)
     except TypeError as err:
         raise AvaffectError(f"dataset {name!r}: bad options {sorted(kwargs)} ({err})") from None
+    for key, value in kwargs.items():  # a yes/no option: a bare word (priors=yes) is not one
+        param = signature.parameters.get(key)  # None: taken by a loader's **kwargs
+        if param is not None and isinstance(param.default, bool) and not isinstance(value, bool):
+            raise AvaffectError(f"dataset {name!r}: option {key} must be true or false, got {value!r}")
     return cls(path, split, **kwargs)
