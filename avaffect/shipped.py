@@ -14,7 +14,7 @@ import hashlib
 import os
 from pathlib import Path
 
-from avaffect.errors import AvaffectError
+from avaffect.errors import AvaffectError, CheckpointNotFound
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 
@@ -124,4 +124,4 @@ def resolve_checkpoint(name_or_path: str | os.PathLike) -> Path:
     if path.is_file():
         return path
     known = ", ".join(SHIPPED) or "none yet"
-    raise AvaffectError(f"{text!r} is neither a checkpoint file nor a shipped model name (shipped: {known})")
+    raise CheckpointNotFound(f"{text!r} is neither a checkpoint file nor a shipped model name (shipped: {known})")

@@ -11,13 +11,11 @@ network (re-training an ArcFace net on an expression database).
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import torch
 
 from avaffect.checkpoint import load_checkpoint
-from avaffect.errors import AvaffectError
-from avaffect.shipped import SHIPPED, resolve_checkpoint
+from avaffect.errors import AvaffectError, CheckpointNotFound
+from avaffect.shipped import resolve_checkpoint
 from avaffect.train.config import TrainConfig
 from avaffect.train.models import create_model
 from avaffect.train.models.base import AffectModel
@@ -84,12 +82,13 @@ def _weights(source: str, key: str) -> dict[str, torch.Tensor]:
 def _resolve(source: str, key: str):
     """A path or shipped name; a missing earlier stage says how to get it (a shipped file that
     is there but damaged keeps its own error, which says to reinstall)."""
-    if source not in SHIPPED and not Path(source).expanduser().is_file():
+    try:
+        return resolve_checkpoint(source)
+    except CheckpointNotFound:
         raise AvaffectError(
             f"{key}={source!r} not found; train that stage first, point {key} at its checkpoint, "
             f'or start from scratch with {key}=""'
-        )
-    return resolve_checkpoint(source)
+        ) from None
 
 
 def _load_same(model: AffectModel, state: dict[str, torch.Tensor], source: str) -> None:
