@@ -201,3 +201,17 @@ def test_the_audio_recipes_train_on_both_corpora_in_two_stages(tmp_path: Path) -
     assert 0.0 <= config.metrics["end_expr_acc"] <= 1.0  # validated per clip as well as per step
     options = config.training["config"]["data"]["options"]
     assert options["freq_mask"] > 0 and options["time_mask"] > 0 and options["step_jitter"] is True
+
+
+@needs_ravdess
+def test_eval_says_when_clips_are_cut_short_and_how_to_hear_them_whole(capsys) -> None:
+    """RAVDESS's clips last 3.2-5.6 s: scored as 8 steps of 0.4 s, most are cut, and a per-clip
+    figure on them is not "after hearing all of it"; the report must say so."""
+    command = ["eval", "--checkpoint", "default_audio_crema_d_ravdess", "--dataset", "ravdess", "--path", str(RAVDESS),
+               "--split", "validation", "--limit", "3", "--no-progress"]
+    assert main([*command, "--sequence-length", "8"]) == 0
+    note = [line for line in capsys.readouterr().out.splitlines() if "cut there" in line]
+    assert len(note) == 1 and "of the split's 240 clips run past 8 steps (3.2 s)" in note[0]
+    whole = int(note[0].rsplit("--sequence-length ", 1)[1].split()[0])
+    assert main([*command, "--sequence-length", str(whole)]) == 0
+    assert "cut there" not in capsys.readouterr().out

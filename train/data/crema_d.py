@@ -91,7 +91,11 @@ class CremaD(AffectDataset):
         self.tasks = ("va", "au", "expr") if self.priors else ("expr",)
         self.stats = {
             **self.clips.stats,
+            # clips longer than a sequence keep their first seq_len steps: say so, and how long
+            # a sequence must be to hold every clip whole (evaluation reports both)
             "clips_cropped": int((self.steps > seq_len).sum()),
+            "longest_clip_steps": int(self.steps.max(initial=0)),
+            "sequence_seconds": seq_len / self.step_rate,
             "labelled_steps": int(np.minimum(self.steps, seq_len).sum()),
             **class_counts(self.clips.labels),
         }

@@ -75,6 +75,9 @@ class CremaDRavdess(AffectDataset):
             "ravdess_clips": len(self.ravdess),
             "ravdess_repeat": repeat,
             "items": len(self),
+            "clips_cropped": self.crema_d.stats["clips_cropped"] + self.ravdess.stats["clips_cropped"],
+            "longest_clip_steps": max(self.crema_d.stats["longest_clip_steps"], self.ravdess.stats["longest_clip_steps"]),
+            "sequence_seconds": self.crema_d.stats["sequence_seconds"],
             **class_counts(self.expression_targets()),
         }
 

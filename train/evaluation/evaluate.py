@@ -215,10 +215,27 @@ class EvalData:
     options: dict  # the dataset options it was opened with
     seq_len: int | None  # steps per sequence (recurrent models on sequences)
     stills: bool  # a still-image database, each image a one-frame sequence
+    cropped: dict | None = None  # clips cut at the sequence length (see clips_cut_short)
 
     @property
     def sequence(self) -> bool:
         return self.seq_len is not None
+
+
+def clips_cut_short(opened: Dataset) -> dict | None:
+    """How many of a clip corpus's clips run past a sequence and are cut there, or None.
+
+    A per-clip figure is "after hearing all of it" only when no clip is cut; the report says
+    when some are, and which ``--sequence-length`` would hold every clip whole."""
+    stats = getattr(opened, "stats", {})
+    if not stats.get("clips_cropped"):
+        return None
+    return {
+        "clips": int(stats["clips_cropped"]),
+        "of": len(opened),
+        "seconds": float(stats["sequence_seconds"]),
+        "whole_at": int(stats["longest_clip_steps"]),
+    }
 
 
 def open_eval_data(
@@ -250,7 +267,7 @@ def open_eval_data(
     dataset_options = {**trained_options(cfg.training, dataset), **(options or {})}
     opened = open_dataset(dataset, path, split, **kwargs, **dataset_options)
     data = spread_subset(StillsAsSequences(opened) if stills else opened, limit)
-    return EvalData(data, dataset_options, kwargs.get("seq_len"), stills)
+    return EvalData(data, dataset_options, kwargs.get("seq_len"), stills, clips_cut_short(opened))
 
 
 def eval_report(
@@ -279,6 +296,7 @@ def eval_report(
         "metrics": metrics,
         "expression": expression_details(outputs, targets),
         "sequence_end": sequence_end_scores(outputs, targets, scored.seq_len) if scored.sequence else None,
+        "clips_cut": scored.cropped,
     }
 
 

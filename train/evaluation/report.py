@@ -40,6 +40,11 @@ def format_report(report: dict) -> str:
         if end.get("f1_per_class"):  # the classes this split labels; "-" where it has none
             lines.append("  per-class F1  " + "  ".join(
                 f"{name[:4]} {'-' if v is None else f'{v:.2f}'}" for name, v in end["f1_per_class"].items()))
+        if report.get("clips_cut"):
+            cut = report["clips_cut"]
+            lines.append(f"  note: {cut['clips']} of the split's {cut['of']} clips run past {report['sequence_length']} "
+                         f"steps ({cut['seconds']:g} s) and are cut there, so these are not whole clips; "
+                         f"--sequence-length {cut['whole_at']} hears every clip whole")
     if report.get("expression"):
         lines += ["", *_expression_tables(report["expression"])]
     return "\n".join(lines)
