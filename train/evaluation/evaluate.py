@@ -215,7 +215,7 @@ class EvalData:
     options: dict  # the dataset options it was opened with
     seq_len: int | None  # steps per sequence (recurrent models on sequences)
     stills: bool  # a still-image database, each image a one-frame sequence
-    cropped: dict | None = None  # clips cut at the sequence length (see clips_cut_short)
+    clips_cut: dict | None = None  # clips cut at the sequence length (see clips_cut_short)
 
     @property
     def sequence(self) -> bool:
@@ -296,7 +296,7 @@ def eval_report(
         "metrics": metrics,
         "expression": expression_details(outputs, targets),
         "sequence_end": sequence_end_scores(outputs, targets, scored.seq_len) if scored.sequence else None,
-        "clips_cut": scored.cropped,
+        "clips_cut": scored.clips_cut,
     }
 
 
