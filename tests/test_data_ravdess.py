@@ -215,3 +215,14 @@ def test_eval_says_when_clips_are_cut_short_and_how_to_hear_them_whole(capsys) -
     whole = int(note[0].rsplit("--sequence-length ", 1)[1].split()[0])
     assert main([*command, "--sequence-length", str(whole)]) == 0
     assert "cut there" not in capsys.readouterr().out
+
+
+def test_eval_lists_only_the_dataset_options_in_effect_on_a_test_split(capsys) -> None:
+    """The voice trained with gain, noise, masks and jitter; on its test actors none of them
+    acts, so the report must not list them as if the clips were heard that way."""
+    assert main(["eval", "--checkpoint", "default_audio_crema_d_ravdess", "--dataset", "ravdess", "--path",
+                 str(RAVDESS), "--split", "test", "--limit", "2", "--no-progress"]) == 0
+    options = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("dataset options:"))
+    assert "step_rate=2.5" in options and "calm=neutral" in options
+    for training_only in ("gain_db", "noise_snr_db", "freq_mask", "time_mask", "step_jitter"):
+        assert training_only not in options

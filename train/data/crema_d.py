@@ -46,6 +46,20 @@ from .base import (
 from .crema_d_clips import CremaDClips, check_step_rate, step_end_samples
 from .voice_augment import VoiceAugment
 
+#: options that act on the training split only: on validation and test they change nothing
+TRAINING_ONLY_OPTIONS = ("gain_db", "noise_snr_db", "freq_mask", "time_mask", "step_jitter")
+
+
+def clip_length_stats(steps: np.ndarray, seq_len: int, step_rate: float) -> dict:
+    """How many clips of ``steps`` steps run past a sequence of ``seq_len`` (and keep only its
+    first ``seq_len``), the longest clip, and a sequence's length in seconds: evaluation reports
+    cut clips and the sequence length that holds every clip whole."""
+    return {
+        "clips_cropped": int((steps > seq_len).sum()),
+        "longest_clip_steps": int(steps.max(initial=0)),
+        "sequence_seconds": seq_len / step_rate,
+    }
+
 
 class CremaD(AffectDataset):
     """Sequences ``"spectrogram"`` [T, 1, F, W], ``"va"`` [T, 2], ``"au"`` [T, 8], ``"expr"`` [T]."""
@@ -88,14 +102,11 @@ class CremaD(AffectDataset):
         augment_voice = VoiceAugment(gain_db, noise_snr_db, freq_mask, time_mask)
         self.voice_augment = augment_voice if training else VoiceAugment()
         self.step_jitter = bool(step_jitter) and training
+        self.unused_options = () if training else TRAINING_ONLY_OPTIONS
         self.tasks = ("va", "au", "expr") if self.priors else ("expr",)
         self.stats = {
             **self.clips.stats,
-            # clips longer than a sequence keep their first seq_len steps: say so, and how long
-            # a sequence must be to hold every clip whole (evaluation reports both)
-            "clips_cropped": int((self.steps > seq_len).sum()),
-            "longest_clip_steps": int(self.steps.max(initial=0)),
-            "sequence_seconds": seq_len / self.step_rate,
+            **clip_length_stats(self.steps, seq_len, self.step_rate),
             "labelled_steps": int(np.minimum(self.steps, seq_len).sum()),
             **class_counts(self.clips.labels),
         }

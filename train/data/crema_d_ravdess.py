@@ -24,7 +24,7 @@ from avaffect.errors import AvaffectError
 from avaffect.face import FaceSpec
 
 from .base import RGB_FACE, AffectDataset, Augment, class_counts
-from .crema_d import CremaD
+from .crema_d import CremaD, clip_length_stats
 from .ravdess import Ravdess
 
 
@@ -69,15 +69,14 @@ class CremaDRavdess(AffectDataset):
         super().__init__(face, audio, augment)
         self.split, self.seq_len, self.tasks = self.crema_d.split, seq_len, self.crema_d.tasks
         repeat = ravdess_repeat if self.split == "Training" else 1
+        self.unused_options = self.crema_d.unused_options + (("ravdess_repeat",) if self.split != "Training" else ())
         self.ravdess_items = np.tile(np.arange(len(self.ravdess)), repeat)
         self.stats = {
             "crema_d_clips": len(self.crema_d),
             "ravdess_clips": len(self.ravdess),
             "ravdess_repeat": repeat,
             "items": len(self),
-            "clips_cropped": self.crema_d.stats["clips_cropped"] + self.ravdess.stats["clips_cropped"],
-            "longest_clip_steps": max(self.crema_d.stats["longest_clip_steps"], self.ravdess.stats["longest_clip_steps"]),
-            "sequence_seconds": self.crema_d.stats["sequence_seconds"],
+            **clip_length_stats(np.concatenate([self.crema_d.steps, self.ravdess.steps]), seq_len, self.crema_d.step_rate),
             **class_counts(self.expression_targets()),
         }
 

@@ -212,7 +212,7 @@ class EvalData:
     """What a model is scored on: the dataset as opened, and how."""
 
     data: Dataset
-    options: dict  # the dataset options it was opened with
+    options: dict  # the dataset options it was opened with, those in effect on this split
     seq_len: int | None  # steps per sequence (recurrent models on sequences)
     stills: bool  # a still-image database, each image a one-frame sequence
     clips_cut: dict | None = None  # clips cut at the sequence length (see clips_cut_short)
@@ -267,7 +267,10 @@ def open_eval_data(
     dataset_options = {**trained_options(cfg.training, dataset), **(options or {})}
     opened = open_dataset(dataset, path, split, **kwargs, **dataset_options)
     data = spread_subset(StillsAsSequences(opened) if stills else opened, limit)
-    return EvalData(data, dataset_options, kwargs.get("seq_len"), stills, clips_cut_short(opened))
+    # the report lists the options in effect: augmentation a test split ignores is left out
+    unused = getattr(opened, "unused_options", ())
+    in_effect = {key: value for key, value in dataset_options.items() if key not in unused}
+    return EvalData(data, in_effect, kwargs.get("seq_len"), stills, clips_cut_short(opened))
 
 
 def eval_report(
