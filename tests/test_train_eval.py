@@ -13,6 +13,7 @@ from avaffect.checkpoint import CheckpointConfig, save_checkpoint
 from avaffect.cli import main
 from avaffect.face import FaceSpec
 from avaffect.labels import EXPRESSIONS
+from avaffect.train.evaluation.evaluate import sequence_end_metrics
 from avaffect.train.models import create_model
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -150,8 +151,6 @@ def test_sequence_end_scores_read_the_last_labelled_step_of_each_sequence():
 def test_training_validates_recurrent_models_per_clip_too():
     """What the voice's bars measure is in every validation row of a recurrent run, and a
     recipe can choose its checkpoint by it (select_metric = "end_expr_acc")."""
-    from avaffect.train.evaluation.evaluate import sequence_end_metrics
-
     true = np.array([[2, 2, 2, -1], [4, 4, 4, 4]])
     logits = np.zeros((2, 4, 7), np.float32)
     logits[:, :, 2] = 1.0  # Disgust everywhere: right on the first clip, wrong on the second
