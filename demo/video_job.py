@@ -64,7 +64,7 @@ def analyze_video(
     """Every frame of ``video`` with its own sound; ``progress(done, total)`` after each frame
     (``total`` is None when the container does not say how many frames it has)."""
     pipeline = build_pipeline(options, str(video), mode="lossless", engine=engine)
-    raw_video = out_dir / "annotated_mpeg4.mp4"
+    raw_video = out_dir / "annotated_fragmented.mp4"  # as the sinks write it; _playable makes the plain one
     csv_path = out_dir / "results.csv"
     try:
         sinks = [CsvSink(csv_path), VideoSink(raw_video, pipeline.video.fps, FileSoundtrack.of(video))]

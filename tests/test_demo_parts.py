@@ -145,6 +145,29 @@ def test_an_odd_sized_video_is_made_browser_playable(tmp_path):
         assert video.frames == 12 and float(video.average_rate) == 12
 
 
+def test_an_h264_annotated_video_is_copied_for_the_browser_not_encoded_again(tmp_path):
+    from avaffect.demo.browser_video import to_browser_mp4
+    from avaffect.realtime.video_writer import FragmentedMp4Writer
+
+    if "libx264" not in av.codecs_available:
+        pytest.skip("this PyAV build has no libx264 encoder, so the sinks write MPEG-4 Part 2")
+    writer = FragmentedMp4Writer(tmp_path / "annotated_fragmented.mp4", 10, 64, 48)
+    for i in range(25):
+        writer.write(np.full((48, 64, 3), i * 10, np.uint8))
+    writer.close()
+
+    def packets(path):
+        with av.open(str(path)) as clip:
+            return [bytes(p) for p in clip.demux(clip.streams.video[0]) if p.dts is not None]
+
+    target = to_browser_mp4(tmp_path / "annotated_fragmented.mp4", tmp_path / "annotated.mp4")
+    assert packets(target) == packets(tmp_path / "annotated_fragmented.mp4")  # the same bytes
+    head = target.read_bytes()
+    assert head.index(b"moov") < head.index(b"mdat") and b"moof" not in head  # plain, index first
+    with av.open(str(target)) as clip:
+        assert clip.streams.video[0].frames == 25
+
+
 def test_serve_options_check_their_numbers_and_know_loopback():
     assert is_loopback("127.0.0.1") and is_loopback("localhost") and is_loopback("::1")
     assert not is_loopback("0.0.0.0") and not is_loopback("192.168.1.5")
