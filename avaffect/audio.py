@@ -11,6 +11,8 @@ recording is silence.
 
 from __future__ import annotations
 
+import functools
+import math
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -168,6 +170,7 @@ def resample(audio: np.ndarray, rate_in: int, rate_out: int, chunk: int = 1 << 1
 
 
 _HALF_TAPS = 16  # the sinc kernel reaches this many input samples either side
+_TAPS = np.arange(-_HALF_TAPS + 1, _HALF_TAPS + 1)  # output at time q + r/up: inputs q - 15 .. q + 16
 
 
 def resampled_length(n_in: int, rate_in: int, rate_out: int) -> int:
@@ -177,9 +180,21 @@ def resampled_length(n_in: int, rate_in: int, rate_out: int) -> int:
 def resample_needs(stop: int, rate_in: int, rate_out: int) -> int:
     """Input samples that output samples ``[0, stop)`` of :func:`resample` depend on (the
     first ones a stream can produce once that many inputs have arrived)."""
-    if stop <= 0:
-        return 0
-    return int(np.floor((stop - 1) * (rate_in / rate_out))) + _HALF_TAPS + 1
+    return resample_span(0, stop, rate_in, rate_out)[1] if stop > 0 else 0
+
+
+def resample_span(start: int, stop: int, rate_in: int, rate_out: int) -> tuple[int, int]:
+    """The input indices ``[first, end)`` that outputs ``[start, stop)`` of :func:`resample`
+    reach (``stop > start``)."""
+    up, down = _ratio(rate_in, rate_out)
+    return start * down // up + int(_TAPS[0]), (stop - 1) * down // up + int(_TAPS[-1]) + 1
+
+
+def resample_ready(n_in: int, rate_in: int, rate_out: int) -> int:
+    """How many outputs of :func:`resample` are final once ``n_in`` inputs have arrived: the
+    largest ``stop`` with ``resample_needs(stop) <= n_in``."""
+    up, down = _ratio(rate_in, rate_out)
+    return max(0, ((n_in - _HALF_TAPS) * up - 1) // down + 1)
 
 
 def resample_range(
@@ -196,13 +211,32 @@ def resample_range(
     every input those outputs need (:func:`resample_needs`). Inputs at or past ``n_in`` (the
     recording's length, None while it is still unknown) are silence, as in :func:`resample`.
     This is how a stream is resampled to exactly the numbers the whole track would give."""
-    cutoff = min(1.0, rate_out / rate_in)
-    taps = np.arange(-_HALF_TAPS + 1, _HALF_TAPS + 1)
-    t = np.arange(start, stop) * (rate_in / rate_out)
-    idx = np.floor(t).astype(np.int64)[:, None] + taps[None, :]
-    x = t[:, None] - idx
-    kernel = cutoff * np.sinc(cutoff * x) * (0.5 + 0.5 * np.cos(np.pi * x / _HALF_TAPS))
+    # Output n sits at input time n * rate_in / rate_out = q + r / up (integers, exact): its
+    # taps start at input q - 15 and their weights depend on the phase r alone.
+    up, down = _ratio(rate_in, rate_out)
+    position = np.arange(start, stop, dtype=np.int64) * down
+    idx = (position // up)[:, None] + _TAPS[None, :]
+    kernel = _kernel_table(rate_in, rate_out)[position % up]
     valid = idx >= 0 if n_in is None else (idx >= 0) & (idx < n_in)
     local = np.clip(idx - offset, 0, max(len(audio) - 1, 0))
     samples = np.where(valid, audio[local] if len(audio) else 0.0, 0.0)
     return (samples * kernel).sum(1).astype(np.float32)
+
+
+def _ratio(rate_in: int, rate_out: int) -> tuple[int, int]:
+    """``rate_out / rate_in`` as ``up / down`` in lowest terms."""
+    common = math.gcd(int(rate_in), int(rate_out))
+    return int(rate_out) // common, int(rate_in) // common
+
+
+@functools.lru_cache(maxsize=16)
+def _kernel_table(rate_in: int, rate_out: int) -> np.ndarray:
+    """The Hann-windowed sinc's 32 weights for each of the ``up`` phases, [up, 32].
+
+    Computed once per pair of rates (48 kHz to 16 kHz has 1 phase, 44.1 kHz 160), so a frame
+    of sound costs a gather and a dot product, not 32 sines and cosines per output sample
+    (about 1.4 ms per 1/30 s at 48 kHz before)."""
+    up, _ = _ratio(rate_in, rate_out)
+    cutoff = min(1.0, rate_out / rate_in)
+    x = (np.arange(up) / up)[:, None] - _TAPS[None, :]
+    return cutoff * np.sinc(cutoff * x) * (0.5 + 0.5 * np.cos(np.pi * x / _HALF_TAPS))

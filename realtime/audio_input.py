@@ -13,11 +13,17 @@ from typing import Protocol
 
 import numpy as np
 
-from avaffect.audio import SpectrogramConfig, resample, spectrogram_windows
+from avaffect.audio import (
+    SpectrogramConfig,
+    resample_range,
+    resample_ready,
+    resample_span,
+    spectrogram_windows,
+)
 from avaffect.realtime.ring_buffer import AudioRingBuffer
 
-# Extra samples read before a window that is resampled, so the resampler's edge sits outside it.
-_RESAMPLE_MARGIN = 64
+#: seconds of resampled sound kept beyond a window: room for frames that ask out of order
+_RESAMPLED_SLACK_S = 1.0
 
 
 class AudioInput(Protocol):
@@ -40,8 +46,8 @@ class AudioInput(Protocol):
 class RingAudio:
     """An :class:`AudioInput` over an :class:`AudioRingBuffer` filled by a capture callback.
 
-    The buffer holds samples at the device's rate; each window is resampled to the
-    checkpoint's rate (``avaffect.audio.resample``) before its spectrogram is taken.
+    The buffer holds samples at the device's rate; a device that will not run at the
+    checkpoint's rate is heard through :class:`ResampledRing`.
     """
 
     kind = "microphone"
@@ -49,6 +55,8 @@ class RingAudio:
     def __init__(self, ring: AudioRingBuffer, cfg: SpectrogramConfig) -> None:
         self.ring = ring
         self.cfg = cfg
+        same_rate = ring.sample_rate == cfg.sample_rate
+        self._resampled = None if same_rate else ResampledRing(ring, cfg.sample_rate, cfg.context_s + _RESAMPLED_SLACK_S)
 
     def available_until(self) -> float | None:
         return self.ring.end_time
@@ -57,15 +65,64 @@ class RingAudio:
         newest = self.ring.end_time
         # Nothing captured yet: the window is silence and has no end time (skew unknown).
         window_end = math.nan if newest is None else min(end_time, newest)
-        rate = self.ring.sample_rate
         read_end = end_time if newest is None else window_end
-        if rate == self.cfg.sample_rate:
-            samples = self.ring.window(read_end, self.cfg.context_samples)
-        else:
-            needed = math.ceil(self.cfg.context_s * rate) + _RESAMPLE_MARGIN
-            samples = resample(self.ring.window(read_end, needed), rate, self.cfg.sample_rate)
+        source = self.ring if self._resampled is None else self._resampled
+        samples = source.window(read_end, self.cfg.context_samples)
         spec = spectrogram_windows(samples, np.array([len(samples)]), self.cfg)[0]
         return spec, window_end
 
     def close(self) -> None:
         pass
+
+
+class ResampledRing:
+    """An :class:`AudioRingBuffer`'s sound at another rate, each output sample resampled once.
+
+    A device that will not run at the model's rate (a browser's 48 kHz, many USB microphones)
+    once had each frame's whole 1 s window resampled anew: 16,000 outputs of 32 taps, 30
+    times a second, for 33 ms of new sound (about 80 ms a frame at 48 kHz, 2-core AMD EPYC).
+    Here an output is computed once, as soon as every input it reaches has been captured, into
+    a ring at the model's rate on the same capture clock (the numbers
+    :func:`avaffect.audio.resample` gives on the whole recording). A window's last few outputs,
+    whose inputs are not all captured yet, are computed for that window alone, with the
+    missing inputs as silence.
+    """
+
+    def __init__(self, source: AudioRingBuffer, sample_rate: int, seconds: float) -> None:
+        self.source = source
+        self.sample_rate = int(sample_rate)
+        self._out = AudioRingBuffer(self.sample_rate, seconds)
+        self._kept: tuple[int, int] | None = None  # output positions [from, to) final in _out
+
+    def window(self, end_time: float, n_samples: int) -> np.ndarray:
+        """The ``n_samples`` at this rate just before capture time ``end_time``."""
+        end = self._out.position(end_time)
+        start = end - n_samples
+        self._catch_up(start)
+        kept_from, final = self._kept or (end, end)
+        kept_from = max(kept_from, final - self._out.capacity)
+        if not kept_from <= start < final:  # out of what is kept: this window alone
+            return self._resample(start, end)
+        return np.concatenate([self._out.read(start, min(end, final)), self._resample(final, end)])
+
+    def _catch_up(self, start: int) -> None:
+        """Resample every output whose inputs have all been captured since the last window
+        (from ``start`` on, if that is later: nothing before it is asked for)."""
+        captured = self.source.end_position
+        if captured is None:
+            return
+        ready = resample_ready(captured, self.source.sample_rate, self.sample_rate)
+        kept_from, final = self._kept or (start, start)
+        first = max(final, start, ready - self._out.capacity)
+        if ready <= first:
+            return
+        self._out.write_at(self._resample(first, ready), first)
+        self._kept = (kept_from if first == final else first, ready)
+
+    def _resample(self, start: int, stop: int) -> np.ndarray:
+        """Outputs ``[start, stop)`` from the source's inputs (silence where none was captured)."""
+        if stop <= start:
+            return np.zeros(0, np.float32)
+        rate_in, rate_out = self.source.sample_rate, self.sample_rate
+        first, end = resample_span(start, stop, rate_in, rate_out)
+        return resample_range(self.source.read(first, end), first, rate_in, rate_out, start, stop)

@@ -21,8 +21,8 @@ import numpy as np
 
 from avaffect.audio import (
     SpectrogramConfig,
-    resample_needs,
     resample_range,
+    resample_ready,
     resampled_length,
 )
 from avaffect.errors import AvaffectError
@@ -167,13 +167,7 @@ class StreamResampler:
             return block
         self._buffer = np.concatenate([self._buffer, block])
         self.n_in += len(block)
-        stop = self.produced
-        step = max(1, int(len(block) * self.rate_out / self.rate_in))
-        while resample_needs(stop + step, self.rate_in, self.rate_out) <= self.n_in:
-            stop += step
-        while resample_needs(stop + 1, self.rate_in, self.rate_out) <= self.n_in:
-            stop += 1
-        return self._emit(stop, None)
+        return self._emit(max(self.produced, resample_ready(self.n_in, self.rate_in, self.rate_out)), None)
 
     def finish(self) -> np.ndarray:
         """The last outputs, once the track has ended (inputs past it are silence)."""

@@ -40,18 +40,27 @@ class AudioRingBuffer:
         with self._lock:
             if self._end is not None and abs(pos - self._end) <= self._snap:
                 pos = self._end
-            if len(samples) > self.capacity:  # only the newest part can be kept
-                pos += len(samples) - self.capacity
-                samples = samples[-self.capacity :]
-            if self._end is not None and pos > self._end:  # a gap: it was silence to us
-                gap = min(pos - self._end, self.capacity)
-                self._put(pos - gap, np.zeros(gap, np.float32))
-            self._put(pos, samples)
-            if self._first is None:
-                self._first = pos
-            self._end = (
-                pos + len(samples) if self._end is None else max(self._end, pos + len(samples))
-            )
+            self._write(samples, pos)
+
+    def write_at(self, samples: np.ndarray, position: int) -> None:
+        """Store ``samples`` from the absolute position ``position`` exactly: no snapping, for
+        samples computed on this buffer's clock rather than captured on a jittering one."""
+        samples = np.asarray(samples, np.float32).reshape(-1)
+        with self._lock:
+            self._write(samples, int(position))
+
+    def _write(self, samples: np.ndarray, pos: int) -> None:
+        """Store ``samples`` from position ``pos`` (a gap before them is silence); lock held."""
+        if len(samples) > self.capacity:  # only the newest part can be kept
+            pos += len(samples) - self.capacity
+            samples = samples[-self.capacity :]
+        if self._end is not None and pos > self._end:  # a gap: it was silence to us
+            gap = min(pos - self._end, self.capacity)
+            self._put(pos - gap, np.zeros(gap, np.float32))
+        self._put(pos, samples)
+        if self._first is None:
+            self._first = pos
+        self._end = pos + len(samples) if self._end is None else max(self._end, pos + len(samples))
 
     def _put(self, pos: int, block: np.ndarray) -> None:
         """Copy ``block`` (at most ``capacity`` long) to positions from ``pos``; lock held."""

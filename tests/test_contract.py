@@ -10,7 +10,14 @@ import pytest
 import torch
 from safetensors.torch import save as safetensors_bytes
 
-from avaffect.audio import SpectrogramConfig, resample, spectrogram, spectrogram_windows
+from avaffect.audio import (
+    SpectrogramConfig,
+    resample,
+    resample_needs,
+    resample_ready,
+    spectrogram,
+    spectrogram_windows,
+)
 from avaffect.checkpoint import (
     FORMAT_VERSION,
     CheckpointConfig,
@@ -244,6 +251,14 @@ def test_resample_keeps_a_tones_frequency_and_level(rate_in, rate_out, freq):
 def test_resample_removes_what_the_lower_rate_cannot_hold():
     out = resample(_tone(12000.0, 0.5), RATE, 16000)  # above the new 8 kHz Nyquist
     assert np.abs(out[1600:-1600]).max() < 0.05
+
+
+@pytest.mark.parametrize("rate_in", [48000, 44100, 22050, 8000, 47999])
+def test_a_stream_knows_which_resampled_outputs_are_final(rate_in):
+    """resample_ready(n) outputs need no input past the first n, and one more would."""
+    for n_in in [0, 16, 17, 18, 100, 1023, 48000, 10**9 + 7]:
+        ready = resample_ready(n_in, rate_in, 16000)
+        assert resample_needs(ready, rate_in, 16000) <= n_in < resample_needs(ready + 1, rate_in, 16000)
 
 
 @pytest.mark.skipif(

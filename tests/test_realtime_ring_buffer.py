@@ -3,7 +3,10 @@
 import threading
 
 import numpy as np
+import pytest
 
+from avaffect.audio import SpectrogramConfig, resample
+from avaffect.realtime.audio_input import ResampledRing, RingAudio
 from avaffect.realtime.ring_buffer import AudioRingBuffer
 
 RATE = 1000  # small numbers keep positions readable
@@ -95,3 +98,40 @@ def test_concurrent_writer_and_reader_never_see_torn_blocks():
         window = ring.read(end - block, end)  # exactly the newest block
         assert np.all(window == window[0])
     thread.join()
+
+
+@pytest.mark.parametrize("device_rate", [48000, 44100])
+def test_a_microphone_off_the_models_rate_is_heard_as_its_recording_resampled(device_rate):
+    """A browser or USB microphone at 48 or 44.1 kHz, heard by a 16 kHz model 30 times a
+    second: each window holds what resampling the recording so far gives, every output
+    computed once however many windows it falls in."""
+    t0, n = 100.0, 16000  # capture clock start (a whole number of both rates' periods), window
+    sound = np.random.default_rng(0).standard_normal(device_rate * 3 // 2).astype(np.float32) * 0.1
+    sound[: device_rate // 10] = 0.0  # the microphone opens on silence, as before it opened
+    ring = AudioRingBuffer(device_rate, seconds=5.0)
+    heard = ResampledRing(ring, 16000, seconds=2.0)
+    captured = 0
+    for block in np.array_split(sound, len(sound) // 1024):
+        ring.write(block, t0 + captured / device_rate)
+        captured += len(block)
+        so_far = np.concatenate([np.zeros(2 * n), resample(sound[:captured], device_rate, 16000), np.zeros(100)])
+        for end_time in (t0 + captured / device_rate, t0 + captured / device_rate - 0.2):
+            end = 2 * n + int(round((end_time - t0) * 16000))  # the window's end in so_far
+            np.testing.assert_allclose(heard.window(end_time, n), so_far[end - n : end], atol=1e-6)
+    # a window older than the 2 s kept is resampled for itself, not read as silence
+    end_time = t0 + captured / device_rate - 1.2
+    end = 2 * n + int(round((end_time - t0) * 16000))
+    assert np.abs(so_far[end - n : end]).max() > 0.01
+    np.testing.assert_allclose(heard.window(end_time, n), so_far[end - n : end], atol=1e-6)
+
+
+def test_the_microphone_window_is_the_same_sound_whatever_its_rate():
+    cfg = SpectrogramConfig(sample_rate=16000)
+    tone = np.sin(2 * np.pi * 440 * np.arange(48000 * 2) / 48000).astype(np.float32) * 0.5
+    at_48k, at_16k = AudioRingBuffer(48000, seconds=3.0), AudioRingBuffer(16000, seconds=3.0)
+    at_48k.write(tone, 100.0)
+    at_16k.write(resample(tone, 48000, 16000), 100.0)
+    spec_48k, end_48k = RingAudio(at_48k, cfg).spectrogram(101.5)
+    spec_16k, end_16k = RingAudio(at_16k, cfg).spectrogram(101.5)
+    assert end_48k == end_16k == 101.5
+    np.testing.assert_allclose(spec_48k, spec_16k, atol=1e-4)
