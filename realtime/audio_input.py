@@ -80,7 +80,7 @@ class ResampledRing:
 
     A device that will not run at the model's rate (a browser's 48 kHz, many USB microphones)
     once had each frame's whole 1 s window resampled anew: 16,000 outputs of 32 taps, 30
-    times a second, for 33 ms of new sound (about 80 ms a frame at 48 kHz, 2-core AMD EPYC).
+    times a second, for 33 ms of new sound (74 ms a frame at 48 kHz on the 2-core AMD EPYC).
     Here an output is computed once, as soon as every input it reaches has been captured, into
     a ring at the model's rate on the same capture clock (the numbers
     :func:`avaffect.audio.resample` gives on the whole recording). A window's last few outputs,
