@@ -23,6 +23,7 @@ from avaffect.audio import (
     SpectrogramConfig,
     resample_range,
     resample_ready,
+    resample_span,
     resampled_length,
 )
 from avaffect.errors import AvaffectError
@@ -181,7 +182,7 @@ class StreamResampler:
         )
         self.produced = max(self.produced, stop)
         # Keep only the inputs the next outputs can still reach.
-        keep_from = int(np.floor(self.produced * self.rate_in / self.rate_out)) - 16
+        keep_from = resample_span(self.produced, self.produced + 1, self.rate_in, self.rate_out)[0]
         drop = min(max(0, keep_from - self._offset), len(self._buffer))
         self._buffer, self._offset = self._buffer[drop:], self._offset + drop
         return out

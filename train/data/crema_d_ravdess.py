@@ -68,8 +68,9 @@ class CremaDRavdess(AffectDataset):
         self.ravdess = Ravdess(ravdess, split, calm=calm, strong_arousal=strong_arousal, **shared)
         super().__init__(face, audio, augment)
         self.split, self.seq_len, self.tasks = self.crema_d.split, seq_len, self.crema_d.tasks
-        repeat = ravdess_repeat if self.split == "Training" else 1
-        self.unused_options = self.crema_d.unused_options + (("ravdess_repeat",) if self.split != "Training" else ())
+        training = self.split == "Training"
+        repeat = ravdess_repeat if training else 1
+        self.unused_options = self.crema_d.unused_options + (() if training else ("ravdess_repeat",))
         self.ravdess_items = np.tile(np.arange(len(self.ravdess)), repeat)
         self.stats = {
             "crema_d_clips": len(self.crema_d),
