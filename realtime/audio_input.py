@@ -58,6 +58,11 @@ class RingAudio:
         same_rate = ring.sample_rate == cfg.sample_rate
         self._resampled = None if same_rate else ResampledRing(ring, cfg.sample_rate, cfg.context_s + _RESAMPLED_SLACK_S)
 
+    @property
+    def resampled_capacity(self) -> int:
+        """Samples held at the checkpoint's rate besides the ring (none at the same rate)."""
+        return 0 if self._resampled is None else self._resampled.capacity
+
     def available_until(self) -> float | None:
         return self.ring.end_time
 
@@ -94,6 +99,11 @@ class ResampledRing:
         self._out = AudioRingBuffer(self.sample_rate, seconds)
         self._kept: tuple[int, int] | None = None  # output positions [from, to) final in _out
 
+    @property
+    def capacity(self) -> int:
+        """Samples held at this rate."""
+        return self._out.capacity
+
     def window(self, end_time: float, n_samples: int) -> np.ndarray:
         """The ``n_samples`` at this rate just before capture time ``end_time``."""
         end = self._out.position(end_time)
@@ -125,4 +135,11 @@ class ResampledRing:
             return np.zeros(0, np.float32)
         rate_in, rate_out = self.source.sample_rate, self.sample_rate
         first, end = resample_span(start, stop, rate_in, rate_out)
-        return resample_range(self.source.read(first, end), first, rate_in, rate_out, start, stop)
+        out = resample_range(self.source.read(first, end), first, rate_in, rate_out, start, stop)
+        # Outputs before the recording's first sample are silence, as resample() of the
+        # whole recording has none there (the kernel would otherwise ring ahead of it).
+        recording_start = self.source.first_position
+        if recording_start is not None:
+            before = -(-recording_start * rate_out // rate_in) - start  # outputs before it
+            out[: max(0, min(before, len(out)))] = 0.0
+        return out

@@ -3,12 +3,12 @@
 OpenCV reports a file frame's presentation time relative to the video stream's start, so
 the audio is placed on that same clock: sample 0 sits at (audio start - video start).
 Nothing is decoded ahead of need: :class:`TrackReader` hands out one decoded block at a
-time, :class:`StreamResampler` turns it into the checkpoint's rate as it comes (the very
-numbers :func:`avaffect.audio.resample` gives on the whole track, as in training), and
-:class:`FileAudio` keeps only a ring of a few seconds around the current frame (the window
-plus a little margin), so memory is the same for a ten-second clip and a three-hour
-recording. Each window's spectrogram is cut from that ring as a microphone's is
-(:class:`~avaffect.realtime.audio_input.RingAudio`).
+time, and :class:`FileAudio` keeps only a ring of a few seconds of it around the current
+frame (the window plus a little margin), so memory is the same for a ten-second clip and a
+three-hour recording. Each window's spectrogram is cut from that ring as a microphone's is
+(:class:`~avaffect.realtime.audio_input.RingAudio`), and a track at another rate than the
+checkpoint's is resampled as a microphone's is too (its ``ResampledRing``: each sample once,
+the very numbers :func:`avaffect.audio.resample` gives on the whole track, as in training).
 """
 
 from __future__ import annotations
@@ -19,13 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from avaffect.audio import (
-    SpectrogramConfig,
-    resample_range,
-    resample_ready,
-    resample_span,
-    resampled_length,
-)
+from avaffect.audio import SpectrogramConfig, resample_span
 from avaffect.errors import AvaffectError
 from avaffect.realtime.audio_input import RingAudio
 from avaffect.realtime.ring_buffer import AudioRingBuffer
@@ -148,64 +142,24 @@ def _stream_start(stream) -> float:
     return 0.0 if stream.start_time is None else float(stream.start_time * stream.time_base)
 
 
-class StreamResampler:
-    """:func:`avaffect.audio.resample` of a whole track, computed block by block as the track
-    arrives: the same numbers, holding only the kernel's reach of input (32 samples) plus
-    the newest block."""
-
-    def __init__(self, rate_in: int, rate_out: int) -> None:
-        self.rate_in, self.rate_out = rate_in, rate_out
-        self._buffer = np.zeros(0, np.float32)
-        self._offset = 0  # input index of _buffer[0]
-        self.n_in = 0  # inputs received
-        self.produced = 0  # outputs handed out
-
-    def push(self, block: np.ndarray) -> np.ndarray:
-        """Take the next input samples; return every output that is now final."""
-        if self.rate_in == self.rate_out:
-            self.n_in += len(block)
-            self.produced += len(block)
-            return block
-        self._buffer = np.concatenate([self._buffer, block])
-        self.n_in += len(block)
-        return self._emit(max(self.produced, resample_ready(self.n_in, self.rate_in, self.rate_out)), None)
-
-    def finish(self) -> np.ndarray:
-        """The last outputs, once the track has ended (inputs past it are silence)."""
-        if self.rate_in == self.rate_out:
-            return np.zeros(0, np.float32)
-        return self._emit(resampled_length(self.n_in, self.rate_in, self.rate_out), self.n_in)
-
-    def _emit(self, stop: int, n_in: int | None) -> np.ndarray:
-        out = resample_range(
-            self._buffer, self._offset, self.rate_in, self.rate_out, self.produced, stop, n_in
-        )
-        self.produced = max(self.produced, stop)
-        # Keep only the inputs the next outputs can still reach.
-        keep_from = resample_span(self.produced, self.produced + 1, self.rate_in, self.rate_out)[0]
-        drop = min(max(0, keep_from - self._offset), len(self._buffer))
-        self._buffer, self._offset = self._buffer[drop:], self._offset + drop
-        return out
-
-
 #: Seconds the ring keeps beyond the window: room for one decoded block ahead of the frame.
 _RING_SLACK_S = 2.0
 
 
 class FileAudio:
     """A file's audio track as an :class:`~avaffect.realtime.audio_input.AudioInput`, decoded
-    as the frames ask for it, resampled to the checkpoint's rate as a stream (the same
-    numbers as resampling the whole track) and held in a ring of the window plus
-    ``_RING_SLACK_S``."""
+    as the frames ask for it into a ring of the window plus ``_RING_SLACK_S`` at the track's
+    own rate, and heard through :class:`~avaffect.realtime.audio_input.RingAudio` as a
+    microphone is."""
 
     kind = "file"
 
     def __init__(self, reader: TrackReader, cfg: SpectrogramConfig) -> None:
         self.cfg = cfg
         self.reader = reader
-        self.ring = AudioRingBuffer(cfg.sample_rate, seconds=cfg.context_s + _RING_SLACK_S)
-        self._resampler = StreamResampler(reader.sample_rate, cfg.sample_rate)
+        self.ring = AudioRingBuffer(reader.sample_rate, seconds=cfg.context_s + _RING_SLACK_S)
         self._window = RingAudio(self.ring, cfg)
+        self._first = self.ring.position(reader.start_time)  # ring position of sample 0
         self._ended = False
 
     @classmethod
@@ -214,8 +168,9 @@ class FileAudio:
 
     @property
     def held_samples(self) -> int:
-        """Decoded samples this input keeps at most: the ring, whatever the file's length."""
-        return self.ring.capacity
+        """Samples this input keeps at most (the ring, and its resampled twin if the track is
+        at another rate), whatever the file's length."""
+        return self.ring.capacity + self._window.resampled_capacity
 
     def available_until(self) -> float:
         # A file is never waited for: it is decoded on demand in spectrogram().
@@ -224,19 +179,27 @@ class FileAudio:
         end = self.ring.end_time
         return self.reader.start_time if end is None else end
 
+    def _inputs_reached(self, t: float) -> int:
+        """Ring position one past the last input the window ending at ``t`` reaches: at
+        another rate, the resampling kernel reaches a little past ``t``, and an input not
+        decoded yet would be heard as silence (a file is never waited for, so it must be
+        decoded before it is asked for)."""
+        rate_in, rate_out = self.reader.sample_rate, self.cfg.sample_rate
+        if rate_in == rate_out:
+            return self.ring.position(t)
+        out_end = int(round(t * rate_out))
+        return resample_span(out_end - 1, out_end, rate_in, rate_out)[1]
+
     def _decode_until(self, t: float) -> None:
-        while not self._ended and (self.ring.end_time is None or self.ring.end_time < t):
+        needed = self._inputs_reached(t)
+        while not self._ended and (self.ring.end_position or -math.inf) < needed:
             block = self.reader.next_block()
             if block is None:
                 self._ended = True
-                self._store(self._resampler.finish())
-            else:
-                self._store(self._resampler.push(block[0].reshape(-1)))
-
-    def _store(self, samples: np.ndarray) -> None:
-        if len(samples):
-            start = self._resampler.produced - len(samples)
-            self.ring.write(samples, self.reader.start_time + start / self.cfg.sample_rate)
+                continue
+            samples = block[0].reshape(-1)
+            # Placed by count, not by the block's own time: the track is one contiguous run.
+            self.ring.write_at(samples, self._first + self.reader.samples_read - len(samples))
 
     def spectrogram(self, end_time: float) -> tuple[np.ndarray, float]:
         self._decode_until(end_time)

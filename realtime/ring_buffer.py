@@ -97,6 +97,12 @@ class AudioRingBuffer:
             return None if self._end is None else self._end / self.sample_rate
 
     @property
+    def first_position(self) -> int | None:
+        """Position of the first sample ever written, or None before the first write."""
+        with self._lock:
+            return self._first
+
+    @property
     def end_position(self) -> int | None:
         with self._lock:
             return self._end
