@@ -20,7 +20,7 @@ ENCODER = "libx264"
 FASTSTART = {"movflags": "+faststart"}  # the index first, so playback starts before the download ends
 
 
-def browser_ready(video) -> bool:
+def _browser_ready(video) -> bool:
     """Whether a video stream plays in browsers as it is: H.264, 4:2:0 chroma."""
     return video.codec_context.name == "h264" and video.codec_context.pix_fmt == "yuv420p"
 
@@ -31,7 +31,7 @@ def to_browser_mp4(source: str | os.PathLike, target: str | os.PathLike) -> Path
     target = Path(target)
     try:
         with av.open(str(source)) as src:
-            ready = browser_ready(src.streams.video[0])
+            ready = _browser_ready(src.streams.video[0])
             if not ready and ENCODER not in av.codecs_available:
                 raise AvaffectError(
                     f"this PyAV build has no {ENCODER} encoder, so the annotated video cannot be made "
