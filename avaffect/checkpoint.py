@@ -46,6 +46,16 @@ class CheckpointConfig:
     metrics: dict = field(default_factory=dict)
     extra: dict = field(default_factory=dict)  # e.g. ArcFace class centres' provenance
 
+    @property
+    def step_rate(self) -> float | None:
+        """Steps a second this recurrent model was trained at (the clock its GRU learnt), or
+        None where training fixed none (frame models, sequences of video frames)."""
+        rate = self.training.get("step_rate")
+        if rate is None:  # checkpoints from before it was recorded: the recipe's data option
+            data = (self.training.get("config") or {}).get("data") or {}
+            rate = (data.get("options") or {}).get("step_rate")
+        return None if rate is None else float(rate)
+
     def to_dict(self) -> dict:
         return {
             "format": FORMAT,

@@ -49,7 +49,8 @@ def add_engine_flags(
     checkpoint_help: str = "shipped model name (avaffect models --shipped) or .safetensors checkpoint "
     "(default: default_av_fer2013_crema_d_ravdess when there is sound, else default_stream_fer2013)",
 ) -> None:
-    """:class:`EngineOptions`: --checkpoint, --backend, --device, --precision, --max-faces.
+    """:class:`EngineOptions`: --checkpoint, --backend, --device, --precision, --max-faces,
+    --every-frame.
     ``checkpoint_into``: a (mutually exclusive) group for --checkpoint; ``flag_prefix``
     renames --backend and --precision (bench: --pipeline-backend)."""
     g = p.add_argument_group("engine (EngineOptions)")
@@ -70,6 +71,12 @@ def add_engine_flags(
     g.add_argument(
         "--max-faces", type=int, default=UNSET, metavar="N",
         help=f"most faces per frame (default: {EngineOptions.max_faces})",
+    )  # fmt: skip
+    g.add_argument(
+        "--every-frame", action="store_true", default=UNSET,
+        help="step a recurrent model on every frame (default: at the rate it was trained at, "
+        "as its checkpoint records: the voice 2.5 steps a second, the fused model 10; each "
+        "face keeps its last outputs in between)",
     )  # fmt: skip
 
 

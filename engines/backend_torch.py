@@ -94,6 +94,7 @@ class TorchEngine(StepEngine):
             input_names=info.input_names,
             output_names=info.output_names,
             max_faces=None,
+            step_rate=ckpt.config.step_rate,
         )
         self._graphs = CudaGraphCache(self._forward) if cuda_graphs else None
 

@@ -53,6 +53,8 @@ class EngineSpec:
     input_names: tuple[str, ...]
     output_names: tuple[str, ...]
     max_faces: int | None  # the engine's batch limit (TensorRT profile); None = any
+    #: steps a second a recurrent model was trained at (its GRU's clock); None: every frame
+    step_rate: float | None = None
 
     @property
     def spectrogram_shape(self) -> tuple[int, int, int] | None:
@@ -142,8 +144,9 @@ class Outputs:
     def __len__(self) -> int:
         return len(self.valence_arousal)
 
-    def rows(self, index: slice) -> Outputs:
-        """These rows only (views, not copies): one frame's or one stream's share of a batch."""
+    def rows(self, index: slice | Sequence[int]) -> Outputs:
+        """These rows only: one frame's or one stream's share of a batch (views for a slice,
+        copies for a list of rows)."""
         return Outputs(
             valence_arousal=self.valence_arousal[index],
             au_probs=self.au_probs[index],

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from avaffect import __version__ as avaffect_version
 from avaffect.audio import SpectrogramConfig
-from avaffect.checkpoint import write_atomic
+from avaffect.checkpoint import CheckpointConfig, write_atomic
 from avaffect.engines.base import EngineSpec
 from avaffect.errors import AvaffectError
 from avaffect.face import FaceSpec
@@ -89,6 +89,11 @@ class Manifest:
     def audio(self) -> SpectrogramConfig | None:
         audio = self.checkpoint_config.get("audio")
         return None if audio is None else SpectrogramConfig.from_dict(audio)
+
+    @property
+    def step_rate(self) -> float | None:
+        """Steps a second the source checkpoint's GRU was trained at (None: every frame)."""
+        return CheckpointConfig.from_dict(self.checkpoint_config, self.file).step_rate
 
     def input(self, name: str) -> TensorSpec | None:
         return next((t for t in self.inputs if t.name == name), None)
@@ -278,4 +283,5 @@ def spec_from_manifest(
         input_names=tuple(t.name for t in manifest.inputs),
         output_names=tuple(t.name for t in manifest.outputs),
         max_faces=max_faces,
+        step_rate=manifest.step_rate,
     )

@@ -31,6 +31,8 @@ class EngineOptions(Options):
     device: str | None = None  # cpu, cuda or cuda:N; None: the backend's choice
     precision: str = "auto"
     max_faces: int = 8  # most faces per frame (and the face batch of a TensorRT engine)
+    #: step a recurrent model on every frame, not at the rate its checkpoint was trained at
+    every_frame: bool = False
 
     def check(self) -> None:
         if self.max_faces < 1:

@@ -9,6 +9,7 @@ receives, so that two tabs never share tracks or states.
 
 from __future__ import annotations
 
+import logging
 import math
 import threading
 import time
@@ -38,6 +39,8 @@ STAGES = (
     "draw",
 )
 
+
+log = logging.getLogger("avaffect.realtime")
 
 @dataclass
 class FrameResult:
@@ -82,7 +85,8 @@ class FrameAnalyzer:
     """Faces, tracks, GRU states and audio of one stream; :meth:`process` runs one frame.
 
     Not thread-safe: one stream, one caller at a time. ``audio_wait_s`` is how long a frame
-    may wait for its audio to arrive; ``stop_event`` cuts that wait short at shutdown.
+    may wait for its audio to arrive; ``stop_event`` cuts that wait short at shutdown;
+    ``every_frame`` steps a recurrent model on every frame rather than at its trained rate.
     """
 
     def __init__(
@@ -94,6 +98,7 @@ class FrameAnalyzer:
         audio_wait_s: float = 0.05,
         stop_event: threading.Event | None = None,
         clock: Callable[[], float] = time.monotonic,
+        every_frame: bool = False,
     ) -> None:
         if engine.spec.uses_audio and audio is None:
             raise AvaffectError(
@@ -101,7 +106,12 @@ class FrameAnalyzer:
                 "give it a microphone or a file with sound, or pick a visual-only checkpoint"
             )
         self.finder = finder
-        self.engine = TrackedEngine(engine)
+        self.engine = TrackedEngine(engine, every_frame=every_frame)
+        if self.engine.period is not None:
+            log.info(
+                "model: stepped %g times a second, as it was trained (--every-frame: every frame)",
+                1.0 / self.engine.period,
+            )
         # A visual-only model does not need the audio; it is kept for display only.
         self.audio = audio
         self.audio_wait_s = audio_wait_s
@@ -127,7 +137,7 @@ class FrameAnalyzer:
     def finish(self, prepared: Prepared) -> FrameResult:
         """The model step of a prepared frame (GRU state carried per track)."""
         start = self.clock()
-        outputs = self.engine.step(prepared.faces, prepared.spectrogram)
+        outputs = self.engine.step(prepared.faces, prepared.spectrogram, prepared.frame.timestamp)
         prepared.timings["model"] = self.clock() - start
         return prepared.result(outputs)
 

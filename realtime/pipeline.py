@@ -50,6 +50,7 @@ class Pipeline:
         result_queue: int = 2,
         join_timeout_s: float = 5.0,
         clock: Callable[[], float] = time.monotonic,
+        every_frame: bool = False,
     ) -> None:
         self.stop_event = threading.Event()
         self.analyzer = FrameAnalyzer(
@@ -59,6 +60,7 @@ class Pipeline:
             audio_wait_s=audio_wait_s,
             stop_event=self.stop_event,
             clock=clock,
+            every_frame=every_frame,
         )
         self.video = video
         self.finder = finder

@@ -141,7 +141,7 @@ def build_analyzer(
     for frames that arrive from elsewhere (a browser, a photo); ``analyzer_options`` go to
     :class:`FrameAnalyzer` (``audio_wait_s``, ``clock``)."""
     finder = build_finder(options, engine, options.max_faces)
-    return FrameAnalyzer(finder, engine, audio, **analyzer_options)
+    return FrameAnalyzer(finder, engine, audio, every_frame=options.every_frame, **analyzer_options)
 
 
 def build_pipeline(
@@ -174,4 +174,5 @@ def build_pipeline(
         video.close()
         raise
     log.info("video: %s (%s, %s)", source, source_kind(source), video.mode)
-    return (StagedPipeline if staged else Pipeline)(video, finder, engine, audio)
+    pipeline_class = StagedPipeline if staged else Pipeline
+    return pipeline_class(video, finder, engine, audio, every_frame=options.every_frame)

@@ -59,7 +59,7 @@ def write_video(path: Path, with_audio: bool = True) -> Path:
     return path
 
 
-def tiny_checkpoint(path: Path, audio_visual: bool) -> Path:
+def tiny_checkpoint(path: Path, audio_visual: bool, step_rate: float | None = None) -> Path:
     from avaffect.train.models.registry import create_model
 
     if audio_visual:
@@ -69,8 +69,9 @@ def tiny_checkpoint(path: Path, audio_visual: bool) -> Path:
         name, kwargs, audio = "mt_vgg_rnn_lite", {"width": 0.0625}, None
     model = create_model(name, **kwargs)
     return save_checkpoint(
-        path, model.state_dict(), CheckpointConfig(model=name, model_kwargs=kwargs, audio=audio)
-    )
+        path, model.state_dict(),
+        CheckpointConfig(model=name, model_kwargs=kwargs, audio=audio, training={"step_rate": step_rate}),
+    )  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -80,6 +81,7 @@ def workdir(tmp_path_factory):
     write_video(root / "silent.mp4", with_audio=False)
     tiny_checkpoint(root / "av.safetensors", audio_visual=True)
     tiny_checkpoint(root / "visual.safetensors", audio_visual=False)
+    tiny_checkpoint(root / "av_5_steps.safetensors", audio_visual=True, step_rate=5.0)
     return root
 
 
@@ -261,3 +263,26 @@ def test_embeddings_from_a_model_without_them_are_refused_with_the_fix(workdir, 
     err = capsys.readouterr().err
     assert "--embeddings needs an ArcFace model" in err and "default_arcvgg_fer2013" in err
     assert not out.exists()  # refused before any file: nothing that looks like an earlier run
+
+
+def repeated_rows(out: Path) -> int:
+    """Rows whose outputs are those of the row before (the model did not step)."""
+    rows = list(csv.DictReader(open(out / "results.csv")))
+    kept = [k for k in rows[0] if k not in ("frame", "timestamp") and not k.startswith("box")]
+    outputs = [[r[k] for k in kept] for r in rows]
+    return sum(a == b for a, b in zip(outputs, outputs[1:], strict=False))
+
+
+def test_a_model_trained_at_5_steps_a_second_steps_at_5_on_a_15_fps_video(workdir, caplog):
+    """Its GRU learnt a 0.2 s clock: stepped on every frame it would hear three times too
+    many steps. Each face keeps its outputs between steps; --every-frame steps them all."""
+    paced, every = workdir / "out_paced", workdir / "out_every"
+    with caplog.at_level("INFO", logger="avaffect.realtime"):
+        assert analyze(workdir, "talk.mp4", "av_5_steps.safetensors", "--out", str(paced)) == 0
+    assert "stepped 5 times a second" in caplog.text
+    assert analyze(workdir, "talk.mp4", "av_5_steps.safetensors", "--out", str(every), "--every-frame") == 0
+    # 24 frames at 15 fps: a step on frames 0, 3, 6 ... 21, each held for the next two
+    assert repeated_rows(paced) == FRAMES - FRAMES // 3
+    assert repeated_rows(every) == 0
+    assert json.loads((paced / "summary.json").read_text())["face_rows"] == FRAMES  # a row every frame
+

@@ -165,3 +165,17 @@ def test_the_default_with_sound_is_the_fused_model_that_heard_surprise():
     from avaffect.shipped import DEFAULT_AV_MODEL
 
     assert DEFAULT_AV_MODEL == "default_av_fer2013_crema_d_ravdess" and DEFAULT_AV_MODEL in available_shipped()
+
+
+@pytest.mark.parametrize("backend", ["torch", "onnxruntime"])
+def test_a_shipped_recurrent_model_steps_live_at_the_rate_it_was_trained_at(backend):
+    """Its checkpoint carries the clock its GRU learnt; the engine reports it to the stream,
+    whatever the backend (an exported engine reads it from its manifest)."""
+    rates = {
+        "default_audio_crema_d_ravdess": 2.5,  # the voice: 2.5 steps a second
+        "default_av_fer2013_crema_d_ravdess": 10.0,  # the fused model: 10
+        "default_stream_fer2013": None,  # sequences of frames, no clock of its own: every frame
+    }
+    for name, rate in rates.items():
+        assert load_engine(name, backend=backend, precision="fp32").spec.step_rate == rate, name
+

@@ -318,6 +318,8 @@ class Trainer:
             training={"recipe": self.recipe, "dataset": cfg.data.dataset, "path": cfg.data.path,
                       "train_split": cfg.data.train_split, "val_split": cfg.data.val_split,
                       "sequence_length": cfg.data.sequence_length if self.model.recurrent else None,
+                      # the clock its GRU learnt: live steps it at this rate (None: every frame)
+                      "step_rate": getattr(self.train_set, "step_rate", None) if self.model.recurrent else None,
                       "step": self.step, "epoch": self.epoch, "world_size": self.ctx.world_size,
                       "config": cfg.to_dict()},
             metrics=dict(self.metrics),
