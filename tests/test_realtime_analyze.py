@@ -284,5 +284,9 @@ def test_a_model_trained_at_5_steps_a_second_steps_at_5_on_a_15_fps_video(workdi
     # 24 frames at 15 fps: a step on frames 0, 3, 6 ... 21, each held for the next two
     assert repeated_rows(paced) == FRAMES - FRAMES // 3
     assert repeated_rows(every) == 0
-    assert json.loads((paced / "summary.json").read_text())["face_rows"] == FRAMES  # a row every frame
+    summary = json.loads((paced / "summary.json").read_text())
+    assert summary["face_rows"] == FRAMES  # a row every frame
+    assert (summary["model_rate"], summary["model_steps"]) == (5.0, FRAMES // 3)
+    summary = json.loads((every / "summary.json").read_text())
+    assert (summary["model_rate"], summary["model_steps"]) == (None, FRAMES)
 
