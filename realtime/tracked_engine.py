@@ -53,10 +53,12 @@ class TrackedEngine:
         return self._outputs.rows(rows)
 
     def _schedule(self, timestamp: float | None) -> None:
-        """The next step one period after this one's slot (or after now, if fallen behind)."""
-        if self.period is not None and timestamp is not None:
-            following = self._due + self.period
-            self._due = following if following > timestamp else timestamp + self.period
+        """The next step one period after this one's slot (or after now, if fallen behind);
+        a step taken early for a new face leaves the slot where it was."""
+        if self.period is None or timestamp is None or timestamp < self._due - _TOLERANCE_S:
+            return
+        following = self._due + self.period
+        self._due = following if following > timestamp else timestamp + self.period
 
     def rows_for(self, track_ids: list[int]) -> list[int]:
         """The previous state row of each track, -1 for a track the state has not seen."""

@@ -213,3 +213,27 @@ def test_ctrl_c_stops_cleanly():
 def test_an_audio_visual_model_without_audio_is_refused():
     with pytest.raises(AvaffectError, match="audio-visual and needs audio"):
         make_pipeline(FakeCamera(one_face), FakeEngine(audio=CFG), audio=None)
+
+
+def test_a_model_with_a_trained_rate_steps_at_it_and_at_once_for_a_new_face():
+    """At 10 steps a second on a 30 fps stream: frames 0, 3, 6, 9 step; a face that appears
+    on frame 4 is stepped there (with the other), and frame 6 still steps on time."""
+    import dataclasses
+
+    from avaffect.realtime.analyzer import FrameAnalyzer
+
+    engine = FakeEngine()
+    engine.spec = dataclasses.replace(engine.spec, step_rate=10.0)
+    finder = FaceFinder(BlobDetector(), engine.spec.face, tracker=Tracker(max_missed=5))
+    analyzer = FrameAnalyzer(finder, engine)
+    second = Blob(20, 20, 60, 60, 90)
+    valence = []
+    for i in range(10):
+        blobs = one_face(i) + ([second] if i >= 4 else [])
+        result = analyzer.process(Frame(render(blobs), i, i / 30, time.monotonic()))
+        valence.append({face.track_id: face.valence for face in result.faces})
+    assert engine.calls == 5  # frames 0, 3, 4, 6, 9
+    # a face's state counts its steps (valence = steps / 100), held in between
+    assert [v[0] for v in valence] == pytest.approx([0.01] * 3 + [0.02, 0.03, 0.03] + [0.04] * 3 + [0.05])
+    assert [v[1] for v in valence[4:]] == pytest.approx([0.01] * 2 + [0.02] * 3 + [0.03])  # the new face
+
