@@ -27,7 +27,7 @@ COMMANDS = {
 STREAM = {
     "checkpoint": "m.safetensors", "backend": "onnxruntime", "device": "cpu", "precision": "fp16",
     "max_faces": 3, "detector": "haar", "detector_model": "yunet.onnx", "detect_size": 640,
-    "detect_every": 2,
+    "detect_every": 2, "every_frame": True,
 }  # fmt: skip
 
 
@@ -42,7 +42,7 @@ def test_the_stream_flags_reach_the_same_fields_in_every_command(command):
         command, *extra, "--checkpoint", STREAM["checkpoint"], backend, STREAM["backend"],
         "--device", STREAM["device"], precision, STREAM["precision"], "--max-faces", "3",
         "--detector", "haar", "--detector-model", STREAM["detector_model"], "--detect-size", "640",
-        "--detect-every", "2",
+        "--detect-every", "2", "--every-frame",
     ]  # fmt: skip
     options = options_from(cls, build_parser().parse_args(argv))
     assert isinstance(options, RunOptions)
