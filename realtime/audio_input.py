@@ -66,6 +66,13 @@ class RingAudio:
     def available_until(self) -> float | None:
         return self.ring.end_time
 
+    def inputs_reached(self, end_time: float) -> int:
+        """Ring position one past the last sample the window ending at ``end_time`` reads
+        (past ``end_time`` itself when resampling, whose kernel reaches a little ahead)."""
+        if self._resampled is None:
+            return self.ring.position(end_time)
+        return self._resampled.inputs_reached(end_time)
+
     def spectrogram(self, end_time: float) -> tuple[np.ndarray, float]:
         newest = self.ring.end_time
         # Nothing captured yet: the window is silence and has no end time (skew unknown).
@@ -103,6 +110,11 @@ class ResampledRing:
     def capacity(self) -> int:
         """Samples held at this rate."""
         return self._out.capacity
+
+    def inputs_reached(self, end_time: float) -> int:
+        """Source position one past the last input the outputs before ``end_time`` reach."""
+        end = self._out.position(end_time)
+        return resample_span(end - 1, end, self.source.sample_rate, self.sample_rate)[1]
 
     def window(self, end_time: float, n_samples: int) -> np.ndarray:
         """The ``n_samples`` at this rate just before capture time ``end_time``."""

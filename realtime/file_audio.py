@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from avaffect.audio import SpectrogramConfig, resample_span
+from avaffect.audio import SpectrogramConfig
 from avaffect.errors import AvaffectError
 from avaffect.realtime.audio_input import RingAudio
 from avaffect.realtime.ring_buffer import AudioRingBuffer
@@ -179,20 +179,11 @@ class FileAudio:
         end = self.ring.end_time
         return self.reader.start_time if end is None else end
 
-    def _inputs_reached(self, t: float) -> int:
-        """Ring position one past the last input the window ending at ``t`` reaches: at
-        another rate, the resampling kernel reaches a little past ``t``, and an input not
-        decoded yet would be heard as silence (a file is never waited for, so it must be
-        decoded before it is asked for)."""
-        rate_in, rate_out = self.reader.sample_rate, self.cfg.sample_rate
-        if rate_in == rate_out:
-            return self.ring.position(t)
-        out_end = int(round(t * rate_out))
-        return resample_span(out_end - 1, out_end, rate_in, rate_out)[1]
-
     def _decode_until(self, t: float) -> None:
-        needed = self._inputs_reached(t)
-        while not self._ended and (self.ring.end_position or -math.inf) < needed:
+        # Every sample the window reads, a resampling kernel's reach past ``t`` included: a
+        # file is never waited for, so a sample not decoded yet would be heard as silence.
+        needed = self._window.inputs_reached(t)
+        while not self._ended and (self.ring.end_position is None or self.ring.end_position < needed):
             block = self.reader.next_block()
             if block is None:
                 self._ended = True
