@@ -42,6 +42,7 @@ STAGES = (
 
 log = logging.getLogger("avaffect.realtime")
 
+
 @dataclass
 class FrameResult:
     """Everything known about one processed frame."""
@@ -107,10 +108,10 @@ class FrameAnalyzer:
             )
         self.finder = finder
         self.engine = TrackedEngine(engine, every_frame=every_frame)
-        if self.engine.period is not None:
+        if self.engine.rate is not None:
             log.info(
                 "model: stepped %g times a second, as it was trained (--every-frame: every frame)",
-                1.0 / self.engine.period,
+                self.engine.rate,
             )
         # A visual-only model does not need the audio; it is kept for display only.
         self.audio = audio

@@ -260,7 +260,7 @@ def run_context(pipeline, source: str) -> dict:
         "refound_frames": pipeline.finder.refinds,
         "audio": None if pipeline.audio is None else pipeline.audio.kind,
         # steps a second the model ran at (None: every frame), and how many it took
-        "model_rate": None if pipeline.engine.period is None else 1.0 / pipeline.engine.period,
+        "model_rate": pipeline.engine.rate,
         "model_steps": pipeline.engine.steps,
         "frames_read": pipeline.video.frames_read,
         "frames_in_container": pipeline.video.frame_count,
