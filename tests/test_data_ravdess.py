@@ -201,6 +201,7 @@ def test_the_audio_recipes_train_on_both_corpora_in_two_stages(tmp_path: Path) -
     assert 0.0 <= config.metrics["end_expr_acc"] <= 1.0  # validated per clip as well as per step
     options = config.training["config"]["data"]["options"]
     assert options["freq_mask"] > 0 and options["time_mask"] > 0 and options["step_jitter"] is True
+    assert config.training["step_rate"] == options["step_rate"]  # the clock live steps it at
 
 
 @needs_ravdess

@@ -68,6 +68,7 @@ class CremaDRavdess(AffectDataset):
         self.ravdess = Ravdess(ravdess, split, calm=calm, strong_arousal=strong_arousal, **shared)
         super().__init__(face, audio, augment)
         self.split, self.seq_len, self.tasks = self.crema_d.split, seq_len, self.crema_d.tasks
+        self.step_rate = self.crema_d.step_rate  # both corpora's, checked once by CremaD
         training = self.split == "Training"
         repeat = ravdess_repeat if training else 1
         self.unused_options = self.crema_d.unused_options + (() if training else ("ravdess_repeat",))
@@ -77,7 +78,7 @@ class CremaDRavdess(AffectDataset):
             "ravdess_clips": len(self.ravdess),
             "ravdess_repeat": repeat,
             "items": len(self),
-            **clip_length_stats(np.concatenate([self.crema_d.steps, self.ravdess.steps]), seq_len, self.crema_d.step_rate),
+            **clip_length_stats(np.concatenate([self.crema_d.steps, self.ravdess.steps]), seq_len, self.step_rate),
             **class_counts(self.expression_targets()),
         }
 
